@@ -151,7 +151,10 @@ def classify(error, target):
     """Turn any exception from pyghmi or the socket layer into a BmcError subclass."""
     if isinstance(error, BmcError):
         return error
-    text = str(error) or error.__class__.__name__
+    text = str(error)
+    if text in ('', 'None'):
+        # pyghmi gives up a login that got no answer with an empty message.
+        return BmcUnreachable('no answer from the BMC (login timed out)', node=target.name, address=target.endpoint)
     low = text.lower()
     if HAS_PYGHMI and isinstance(error, pyghmi_exc.UnrecognizedCertificate):
         return BmcRefused('TLS certificate not trusted (%s); give ca_path or tls_fingerprint, or set validate_certs: false'

@@ -25,7 +25,7 @@ class IaasError(Exception):
 
     def __str__(self):
         where = []
-        if self.node:
+        if self.node and not (self.address and self.address.startswith(str(self.node) + ':')):
             where.append('node %s' % self.node)
         if self.address:
             where.append('BMC %s' % self.address)
