@@ -41,7 +41,7 @@ def ansible_env():
     env = dict(os.environ)
     env.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.build', 'collections'),
                ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_HOST_KEY_CHECKING='False',
-               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_PYTHON_INTERPRETER=os.path.realpath(sys.executable))
+               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     return env
 
 
@@ -70,7 +70,7 @@ def module_route(specs, workdir, concurrency):
 
 def forks_route(specs, workdir, forks):
     hosts = dict((s['name'], {'bmc_address': s['address'], 'bmc_port': s['port'], 'ansible_connection': 'local',
-                              'ansible_python_interpreter': os.path.realpath(sys.executable)}) for s in specs)
+                              'ansible_python_interpreter': sys.executable}) for s in specs)
     inventory = os.path.join(workdir, 'hosts.yml')
     with open(inventory, 'w') as handle:
         yaml.safe_dump({'all': {'hosts': hosts}}, handle)

@@ -196,7 +196,7 @@ def main():
         found, failures = sweep(addresses, params['credentials'], protocol=params['protocol'], port=port,
                                 concurrency=params['concurrency'], probe_timeout=params['probe_timeout'],
                                 login_timeout=params['timeout'], options=options)
-        update = Registry(params['registry']).update(check_mode=module.check_mode, create=True)
+        update = Registry(params['registry'], create=True).update(check_mode=module.check_mode)
         with update as data:
             report = merge_sweep(data, found, addresses, params['protocol'], port, prefix=params['name_prefix'])
     except IaasError as exc:

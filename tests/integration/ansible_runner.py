@@ -32,7 +32,7 @@ def ansible_env(extra=None):
         'ANSIBLE_NOCOLOR': '1',
         'ANSIBLE_LOCALHOST_WARNING': 'False',
         'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'False',
-        'ANSIBLE_PYTHON_INTERPRETER': os.path.realpath(os.sys.executable),
+        'ANSIBLE_PYTHON_INTERPRETER': os.sys.executable,
     })
     env.update(extra or {})
     return env

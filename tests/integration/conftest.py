@@ -20,7 +20,7 @@ for path in (ROOT, os.path.join(ROOT, '.build', 'collections'), os.path.dirname(
 from lab.virtbmc import BmcFarm, make_specs  # noqa: E402
 
 USERNAME = 'admin'
-PASSWORD = 'password'
+PASSWORD = 'lab-Secret-42'
 
 
 @pytest.fixture(scope='module')
