@@ -113,8 +113,8 @@ options:
     elements: str
   credentials:
     description:
-      - Named credential sets, as in C({default: {username: admin, password: secret}}). Registry nodes
-        name the set their BMC uses. Keep them in Ansible Vault. Never logged.
+      - Named credential sets. Each key is a set name (registry nodes name the set their BMC uses), each
+        value a dictionary with C(username), C(password) and optionally C(kg). Keep them in Ansible Vault. Never logged.
     type: dict
   concurrency:
     description:

@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import hashlib
 import socket
+import struct
 import threading
 import time
 
@@ -134,6 +135,20 @@ def _patch_pyghmi():
         _PATCHED.append(True)
 
 
+def _forget_dead_sessions(address, port):
+    """Drop pyghmi's leftover half-open sessions to this BMC.
+
+    pyghmi files a session under its text user name and password while it logs
+    in, but removes it under the encoded (bytes) ones, so a failed or logged-out
+    session stays behind; the next login to the same BMC with the same
+    credentials is handed that dead session and fails with a TypeError.
+    """
+    table = ipmi_session.Session.initting_sessions
+    for key, session in list(table.items()):
+        if key[0] == address and key[3] == port and (session.broken or not session.logging):
+            table.pop(key, None)
+
+
 # ---------------------------------------------------------------------------
 # Error classification: pyghmi says what went wrong in free text.
 
@@ -159,7 +174,11 @@ def classify(error, target):
     if HAS_PYGHMI and isinstance(error, pyghmi_exc.UnrecognizedCertificate):
         return BmcRefused('TLS certificate not trusted (%s); give ca_path or tls_fingerprint, or set validate_certs: false'
                           % text, node=target.name, address=target.endpoint)
-    if isinstance(error, (socket.timeout, ConnectionError, OSError)) and not isinstance(error, InputError):
+    if isinstance(error, (TypeError, AttributeError, KeyError, IndexError, AssertionError, struct.error)):
+        # A fault inside pyghmi (often a reply it could not parse), not a word from the BMC.
+        return BmcError('pyghmi failed (%s: %s)' % (error.__class__.__name__, text),
+                        node=target.name, address=target.endpoint)
+    if isinstance(error, (socket.timeout, ConnectionError, OSError)):
         cls = BmcUnreachable
     elif any(word in low for word in _AUTH_WORDS):
         cls = BmcAuthError
@@ -260,6 +279,7 @@ class BmcClient(object):
             return redfish_command.Command(target.address, target.username, target.password,
                                            verifycallback=_tls_verifier(target), port=target.port)
         _CIPHER_PREFERENCE[(target.address, target.port)] = target.cipher_suite
+        _forget_dead_sessions(target.address, target.port)
         command = ipmi_command.Command(bmc=target.address, userid=target.username, password=target.password,
                                        port=target.port, kg=target.kg, privlevel=PRIVILEGES[target.privilege],
                                        keepalive=False)
@@ -287,6 +307,8 @@ class BmcClient(object):
                 command.ipmi_session.logout()
         except Exception:
             pass
+        if self.target.protocol == 'ipmi':
+            _forget_dead_sessions(self.target.address, self.target.port)
 
     def _call(self, func, *args, **kwargs):
         return with_retries(self.target, lambda: func(*args, **kwargs))

@@ -11,12 +11,12 @@ module: bmc_info
 short_description: What BMCs tell about their machines, for one node or a whole fleet
 version_added: 0.1.0
 description:
-  - Reads, never changes, what a BMC knows: power state, next boot device, identity (vendor, model,
-    serial, UUID), MAC addresses and a health summary. IPMI 2.0 or Redfish.
+  - Reads, never changes, what a BMC knows about its machine. That is the power state, the next boot device,
+    the identity (vendor, model, serial, UUID), MAC addresses and a health summary. IPMI 2.0 or Redfish.
   - One node, a list of O(nodes), or registry nodes picked by O(limit), concurrently; a dead BMC fails its
     own node only.
 author:
-  - datacenter.iaas developers
+  - datacenter.iaas developers (!UNKNOWN)
 extends_documentation_fragment:
   - datacenter.iaas.bmc
 options:
@@ -34,9 +34,11 @@ options:
     default: 0
 attributes:
   check_mode:
+    description: Can run in check mode.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Would show changes.
     support: none
 '''
 

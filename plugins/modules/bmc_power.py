@@ -20,7 +20,7 @@ description:
   - Refuses V(off), V(shutdown), V(reset) and V(cycle) of registry nodes that are C(active) or C(protected)
     unless O(force=true).
 author:
-  - datacenter.iaas developers
+  - datacenter.iaas developers (!UNKNOWN)
 extends_documentation_fragment:
   - datacenter.iaas.bmc
 options:
@@ -83,8 +83,10 @@ options:
     default: 0
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Shows what changes, before and after.
     support: full
 '''
 

@@ -20,7 +20,7 @@ description:
   - Registry nodes whose BMC address was swept but did not answer are reported as C(missing), never deleted.
   - The registry is written atomically under a lock, so a sweep and other writers never lose each other's updates.
 author:
-  - datacenter.iaas developers
+  - datacenter.iaas developers (!UNKNOWN)
 options:
   registry:
     description:
@@ -51,8 +51,8 @@ options:
     type: int
   credentials:
     description:
-      - Named credential sets to try, in name order, as C({default: {username: admin, password: secret}}).
-        The set that works is recorded by name on the node, never its password. Never logged.
+      - Named credential sets to try, in name order. Each key is a set name, each value a dictionary
+        with C(username), C(password) and optionally C(kg). The set that works is recorded by name on the node, never its password. Never logged.
     type: dict
     required: true
   name_prefix:
@@ -97,9 +97,11 @@ options:
     default: 1
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: The sweep runs (it only reads BMCs); the registry is not written.
   diff_mode:
+    description: Shows the registry records of the nodes that change, before and after.
     support: full
 '''
 
