@@ -33,7 +33,7 @@ sys.path.insert(0, ROOT)
 
 from lab.virtbmc import BmcFarm, make_specs  # noqa: E402
 
-BIN = os.path.dirname(os.path.realpath(sys.executable))
+BIN = os.path.dirname(sys.executable)
 USERNAME, PASSWORD = 'admin', 'password'
 
 
