@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -27,6 +28,7 @@ from ansible_collections.datacenter.iaas.plugins.module_utils.errors import (
 try:
     from pyghmi import exceptions as pyghmi_exc
     from pyghmi.ipmi import command as ipmi_command
+    from pyghmi.ipmi import fru as ipmi_fru
     from pyghmi.ipmi.private import session as ipmi_session
     from pyghmi.redfish import command as redfish_command
     HAS_PYGHMI = True
@@ -129,6 +131,27 @@ def _patch_pyghmi():
             if _CIPHER_PREFERENCE.get((self.bmc, self.port)) == 3:
                 self.attemptedhash = 1
 
+        original_fetch_fru = ipmi_fru.FRU.fetch_fru
+
+        def fetch_fru(self, fruid):
+            # pyghmi halves its FRU read size on completion codes 0xc9/0xca but
+            # gives up on 0xc8 ("request data length exceeded"), which BMCs with
+            # small buffers send (OpenIPMI's ipmi_sim: 33 bytes). Treat 0xc8 alike.
+            command = self.ipmicmd
+            raw_command = command.raw_command
+
+            def fru_raw_command(*args, **kwargs):
+                response = raw_command(*args, **kwargs)
+                if kwargs.get('command') == 0x11 and response.get('code') == 0xc8:
+                    response = dict(response, code=0xca)
+                return response
+            command.raw_command = fru_raw_command
+            try:
+                return original_fetch_fru(self, fruid)
+            finally:
+                del command.raw_command
+
+        ipmi_fru.FRU.fetch_fru = fetch_fru
         ipmi_session._io_sendto = io_sendto
         ipmi_session._io_wait = io_wait
         ipmi_session.Session._initsession = initsession
@@ -152,7 +175,7 @@ def _forget_dead_sessions(address, port):
 # ---------------------------------------------------------------------------
 # Error classification: pyghmi says what went wrong in free text.
 
-_AUTH_WORDS = ('password', 'unauthorized name', 'invalid integrity', 'incorrect', 'unauthorized guid',
+_AUTH_WORDS = ('password', 'unauthorized name', 'invalid integrity', 'incorrect', 'unauthorized guid', 'access denied',
                'authentication', 'invalid username', '401')
 _REFUSED_WORDS = ('privilege', 'unauthorized role', 'insufficient', '403', 'forbidden',
                   'insufficient resources')
@@ -171,7 +194,7 @@ def classify(error, target):
         # pyghmi gives up a login that got no answer with an empty message.
         return BmcUnreachable('no answer from the BMC (login timed out)', node=target.name, address=target.endpoint)
     low = text.lower()
-    if HAS_PYGHMI and isinstance(error, pyghmi_exc.UnrecognizedCertificate):
+    if isinstance(error, ssl.SSLCertVerificationError) or (HAS_PYGHMI and isinstance(error, pyghmi_exc.UnrecognizedCertificate)):
         return BmcRefused('TLS certificate not trusted (%s); give ca_path or tls_fingerprint, or set validate_certs: false'
                           % text, node=target.name, address=target.endpoint)
     if isinstance(error, (TypeError, AttributeError, KeyError, IndexError, AssertionError, struct.error)):
@@ -356,6 +379,9 @@ class BmcClient(object):
 
     # -- boot device ---------------------------------------------------------
     def boot_device(self):
+        if self.target.protocol == 'redfish':
+            # pyghmi caches Redfish reads for 30 s: a read-back must see the BMC, not the cache.
+            self._command._urlcache.clear()
         info = self._call(self._command.get_bootdev)
         if 'error' in info:
             raise classify(Exception(info['error']), self.target)

@@ -47,7 +47,10 @@ def _boot_differs(current, device, persistent, uefi):
         return True
     if device == 'default':
         return False
-    if current['persistent'] != persistent:
+    # A one-shot request is met by a persistent setting of the same device: the
+    # next boot is that device either way. (Some BMCs, sushy-tools among them,
+    # report every override as persistent; re-sending would never settle.)
+    if persistent and not current['persistent']:
         return True
     return uefi is not None and current.get('uefi') is not None and current['uefi'] != uefi
 
@@ -69,6 +72,10 @@ def apply_power(target, state, boot_device=None, boot_persistent=False, uefi=Non
         if boot_device and not (state == 'on' and before == 'on' and not boot_persistent):
             current = client.boot_device()
             result['boot_before'] = current
+            if (current['device'] == boot_device != 'default' and current['persistent'] and not boot_persistent
+                    and warnings is not None):
+                warnings.append('%s: boot device %s is set for every boot, not only the next one; set '
+                                'boot_persistent or change the device after this boot' % (target.name, boot_device))
             if _boot_differs(current, boot_device, boot_persistent, uefi):
                 result['changed'] = True
                 if not check_mode:
