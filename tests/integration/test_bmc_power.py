@@ -149,3 +149,16 @@ def test_lossy_bmc_answers_with_retries():
         result = run_module('bmc_power', fleet(lossy.specs, state='on', retries=3, timeout=40))
         assert not result.failed, result
         assert all(lossy.state(spec['name'])['power'] == 'on' for spec in lossy.specs)
+
+
+def test_module_defaults_action_group_carries_credentials(bmcs):
+    from ansible_runner import run_tasks
+    spec = bmcs.specs[5]
+    task = {
+        'module_defaults': {'group/datacenter.iaas.bmc': {'username': USERNAME, 'password': PASSWORD,
+                                                          'bmc_port': spec['port']}},
+        'datacenter.iaas.bmc_info': {'bmc_address': spec['address'], 'gather': ['power', 'identity']},
+    }
+    result = run_tasks([task])[0]
+    assert not result.failed, result
+    assert result['nodes'][0]['identity']['serial'] == spec['serial']
