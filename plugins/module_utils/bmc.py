@@ -168,7 +168,9 @@ def _forget_dead_sessions(address, port):
     """
     table = ipmi_session.Session.initting_sessions
     for key, session in list(table.items()):
-        if key[0] == address and key[3] == port and (session.broken or not session.logging):
+        # A session another thread is still building has neither attribute yet: leave it.
+        if key[0] == address and key[3] == port and (getattr(session, 'broken', False)
+                                                     or not getattr(session, 'logging', True)):
             table.pop(key, None)
 
 
@@ -190,10 +192,6 @@ def classify(error, target):
     if isinstance(error, BmcError):
         return error
     text = str(error)
-    if text in ('', 'None'):
-        # pyghmi gives up a login that got no answer with an empty message.
-        return BmcUnreachable('no answer from the BMC (login timed out)', node=target.name, address=target.endpoint)
-    low = text.lower()
     if isinstance(error, ssl.SSLCertVerificationError) or (HAS_PYGHMI and isinstance(error, pyghmi_exc.UnrecognizedCertificate)):
         return BmcRefused('TLS certificate not trusted (%s); give ca_path or tls_fingerprint, or set validate_certs: false'
                           % text, node=target.name, address=target.endpoint)
@@ -201,6 +199,10 @@ def classify(error, target):
         # A fault inside pyghmi (often a reply it could not parse), not a word from the BMC.
         return BmcError('pyghmi failed (%s: %s)' % (error.__class__.__name__, text),
                         node=target.name, address=target.endpoint)
+    if text in ('', 'None'):
+        # pyghmi gives up a login that got no answer with an empty message.
+        return BmcUnreachable('no answer from the BMC (login timed out)', node=target.name, address=target.endpoint)
+    low = text.lower()
     if isinstance(error, (socket.timeout, ConnectionError, OSError)):
         cls = BmcUnreachable
     elif any(word in low for word in _AUTH_WORDS):

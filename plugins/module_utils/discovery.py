@@ -6,7 +6,7 @@
 A sweep has two phases. First a presence probe: one UDP socket sends the
 session-less IPMI "Get Channel Authentication Capabilities" request to every
 address and listens for answers, so a /22 with hundreds of silent addresses
-costs about one probe timeout, not one login timeout per address. Then only
+costs about two probe timeouts (one resend), not a login timeout per address. Then only
 the addresses that answered are logged into (concurrently), trying the named
 credential sets in order, and asked for their identity.
 """
@@ -123,7 +123,7 @@ def node_name_for(identity, address, prefix='node'):
     if not base:
         base = 'bmc-' + address.replace('.', '-').replace(':', '-')
     name = '%s-%s' % (prefix, base) if prefix else base
-    return name.replace('..', '.')[:63]
+    return re.sub(r'\.{2,}', '.', name)[:63].rstrip('.-')
 
 
 def merge_sweep(data, found, swept, protocol, port, prefix='node'):
@@ -151,7 +151,14 @@ def merge_sweep(data, found, swept, protocol, port, prefix='node'):
         serial = identity.get('serial')
         name = by_serial.get(serial) if serial else None
         if name is None:
-            name = by_address.get((address, port))
+            # The node at this address is the same machine only if the serials
+            # do not contradict that: a new machine where an old one stood is new.
+            candidate = by_address.get((address, port))
+            known_serial = (nodes[candidate].get('hardware') or {}).get('serial') if candidate else None
+            if candidate and not (serial and known_serial and serial != known_serial):
+                name = candidate
+        if name in seen:
+            raise InputError('two BMCs (the second at %s) claim registry node %s' % (address, name))
         bmc = {'address': address, 'port': port, 'protocol': protocol, 'credential': answer['credential']}
         facts = dict((key, value) for key, value in identity.items() if value)
         if name is None:

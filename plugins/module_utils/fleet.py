@@ -65,6 +65,7 @@ def run(tasks, concurrency=16, deadline=60.0, addresses=None):
                     return
                 name, call = pending.popleft()
                 running[name] = time.monotonic()
+                state.notify()  # the supervisor now has this deadline to watch
             started = running[name]
             try:
                 outcome = Outcome(name, True, value=call())

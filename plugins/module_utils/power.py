@@ -82,9 +82,10 @@ def apply_power(target, state, boot_device=None, boot_persistent=False, uefi=Non
                     client.set_boot_device(boot_device, persistent=boot_persistent, uefi=uefi)
                     readback = client.boot_device()
                     if readback['device'] != boot_device:
-                        if readback['device'] == 'default' and warnings is not None:
-                            warnings.append('%s: the BMC accepted boot device %s but reads back default; '
-                                            'some BMCs never mark the setting valid' % (target.name, boot_device))
+                        if readback['device'] == 'default':
+                            if warnings is not None:
+                                warnings.append('%s: the BMC accepted boot device %s but reads back default; '
+                                                'some BMCs never mark the setting valid' % (target.name, boot_device))
                         else:
                             raise BmcError('boot device reads back %s after setting %s' % (readback['device'], boot_device),
                                            node=target.name, address=target.endpoint)

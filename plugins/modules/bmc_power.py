@@ -27,7 +27,8 @@ options:
   state:
     description:
       - V(on), V(off) (hard), V(shutdown) (soft, ask the OS), V(reset) (hard reset; starts a machine that is off),
-        V(cycle) (off then on; starts a machine that is off), or V(query) to only read.
+        V(cycle) (off then on; starts a machine that is off), or V(query) to leave the power as it is
+        (only O(boot_device) is set, if given).
     type: str
     required: true
     choices: [on, off, shutdown, reset, cycle, query]
