@@ -570,8 +570,13 @@ class _Channel(object):
         return json.loads(line)
 
 
-def _worker_main():
-    """Worker process: read its config from stdin, serve its BMCs, obey control lines."""
+def _worker_main(bmc_class=None):
+    """Worker process: read its config from stdin, serve its BMCs, obey control lines.
+
+    ``bmc_class``: the BMC class to build from each spec (``SimBmc`` by default; a
+    subclass such as ``lab.qemubmc.QemuBmc`` takes the same arguments).
+    """
+    bmc_class = bmc_class or SimBmc
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _raise_fd_limit()
     # Keep the real stdout for the channel; stray prints go to stderr instead.
@@ -583,8 +588,8 @@ def _worker_main():
     bmcs = {}
     for spec in config['specs']:
         try:
-            bmcs[spec['name']] = SimBmc(spec, config['username'], config['password'],
-                                        config['drop_rate'], config['seed'])
+            bmcs[spec['name']] = bmc_class(spec, config['username'], config['password'],
+                                           config['drop_rate'], config['seed'])
         except OSError as err:
             channel.send(['error', 'cannot bind %s:%s: %s' % (spec['address'], spec['port'], err)])
             return 1
@@ -669,7 +674,11 @@ class BmcFarm(object):
     ``specs``: list of dicts (name, address, port, serial, vendor, model, uuid, mac,
     power, boot, persistent, uefi; see ``make_specs``). ``drop_rate``: share of
     incoming packets each BMC silently drops (deterministic for a given seed).
+    Subclasses serve other BMC classes by naming a module whose ``--worker`` entry
+    point runs ``_worker_main(their class)`` (see ``lab.qemubmc``).
     """
+
+    worker_module = 'lab.virtbmc'
 
     def __init__(self, specs, username='admin', password='password', processes=1,
                  drop_rate=0.0, seed=0, ready_timeout=60.0):
@@ -704,7 +713,7 @@ class BmcFarm(object):
         try:
             for index in range(self.processes):
                 share = self.specs[index::self.processes]
-                proc = subprocess.Popen([sys.executable, '-m', 'lab.virtbmc', '--worker'],
+                proc = subprocess.Popen([sys.executable, '-m', self.worker_module, '--worker'],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=env, cwd=LAB_ROOT)
                 channel = _Channel(proc.stdout.fileno(), proc.stdin.fileno())

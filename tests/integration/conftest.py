@@ -69,3 +69,7 @@ def fleet(specs, **extra):
             'credentials': {'default': {'username': USERNAME, 'password': PASSWORD}}}
     args.update(extra)
     return args
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: boots QEMU virtual machines')
