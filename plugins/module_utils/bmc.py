@@ -304,10 +304,18 @@ class BmcClient(object):
             return redfish_command.Command(target.address, target.username, target.password,
                                            verifycallback=_tls_verifier(target), port=target.port)
         _CIPHER_PREFERENCE[(target.address, target.port)] = target.cipher_suite
-        _forget_dead_sessions(target.address, target.port)
-        command = ipmi_command.Command(bmc=target.address, userid=target.username, password=target.password,
-                                       port=target.port, kg=target.kg, privlevel=PRIVILEGES[target.privilege],
-                                       keepalive=False)
+        for attempt in (1, 2):
+            _forget_dead_sessions(target.address, target.port)
+            try:
+                command = ipmi_command.Command(bmc=target.address, userid=target.username, password=target.password,
+                                               port=target.port, kg=target.kg, privlevel=PRIVILEGES[target.privilege],
+                                               keepalive=False)
+                break
+            except (AttributeError, TypeError):
+                # pyghmi handed us a leftover session of an earlier failed
+                # login to this BMC; once it is forgotten, a new login works.
+                if attempt == 2:
+                    raise
         session = command.ipmi_session
         if getattr(session, 'ipmiversion', 2.0) != 2.0:
             # pyghmi only speaks IPMI 1.5 with MD5, never without authentication;

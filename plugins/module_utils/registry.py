@@ -170,9 +170,13 @@ HARDWARE_FIELDS = (
     ('vendor', _text), ('model', _text), ('serial', _text), ('uuid', _text), ('cpus', _count),
     ('cpu_model', _text), ('memory_mb', _count), ('disks', _list_of(DISK_FIELDS)), ('nics', _list_of(NIC_FIELDS)),
 )
+# What the deploy ramdisk last reported for the node (reports.ingest writes it).
+DEPLOYED_FIELDS = (
+    ('status', _one_of('success', 'failure')), ('image', _text), ('sha256', _text), ('disk', _text), ('message', _text),
+)
 PROVISIONING_FIELDS = (
     ('mac', _wrap(normalize_mac)), ('ip', _wrap(validate_ip)), ('hostname', _text),
-    ('boot_mode', _one_of('uefi', 'bios')), ('image', _text),
+    ('boot_mode', _one_of('uefi', 'bios')), ('image', _text), ('deployed', _mapping(DEPLOYED_FIELDS)),
 )
 NODE_FIELDS = (
     ('state', _one_of(*STATES)),
@@ -188,6 +192,7 @@ _ORDER = {
     'node': [key for key, _c in NODE_FIELDS], 'bmc': [key for key, _c in BMC_FIELDS],
     'hardware': [key for key, _c in HARDWARE_FIELDS], 'provisioning': [key for key, _c in PROVISIONING_FIELDS],
     'disks': [key for key, _c in DISK_FIELDS], 'nics': [key for key, _c in NIC_FIELDS],
+    'deployed': [key for key, _c in DEPLOYED_FIELDS],
 }
 _check_node = _mapping(NODE_FIELDS)
 

@@ -98,7 +98,7 @@ EXAMPLES = r'''
     username: admin
     password: "{{ vault_bmc_password }}"
     boot_device: pxe
-    state: on
+    state: "on"
 
 - name: Query the power of the whole registry, 50 BMCs at a time
   datacenter.iaas.bmc_power:
@@ -113,7 +113,7 @@ EXAMPLES = r'''
     registry: /srv/datacenter/registry.yml
     credentials: "{{ vault_bmc_credentials }}"
     limit: ['rack1-*']
-    state: on
+    state: "on"
     stagger:
       batch_size: 8
       delay: 10
@@ -125,7 +125,7 @@ EXAMPLES = r'''
     registry: /srv/datacenter/registry.yml
     credentials: "{{ vault_bmc_credentials }}"
     name: rack1-u07
-    state: off
+    state: "off"
     force: true
 '''
 

@@ -33,7 +33,7 @@ def sweep_farm():
 
 def sweep(registry, **extra):
     args = {'registry': registry, 'ranges': ['127.52.0.0/28'], 'exclude': ['127.52.0.0'],
-            'credentials': CREDENTIALS, 'probe_timeout': 0.5, 'timeout': 10}
+            'credentials': CREDENTIALS, 'probe_timeout': 1.0, 'timeout': 20}
     args.update(extra)
     return args
 
