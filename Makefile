@@ -1,4 +1,5 @@
-# datacenter.iaas: the two commands are `make demo` and `make test`. Every target installs what it needs.
+# datacenter.iaas: the two commands are `make demo` and `make test`. Every target installs what it needs
+# and is safe to run twice. `make help` lists the targets.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 ROOT := $(abspath .)
@@ -10,9 +11,38 @@ COLLECTIONS := $(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
-APT_PACKAGES := ipmitool openipmi shellcheck rsync
+APT_PACKAGES := ipmitool openipmi shellcheck rsync git python3-venv
 
-.PHONY: deps apt venv collection-link
+# ansible-test needs a real copy of the collection inside an ansible_collections/ tree, with the
+# collections it uses beside it (symlinks into the PyPI `ansible` package in the venv).
+TEST_ROOT := $(BUILD)/test
+TEST_TREE := $(TEST_ROOT)/ansible_collections/datacenter/iaas
+DEP_COLLECTIONS := community.general ansible.posix containers.podman openstack.cloud ansible.utils
+TEST_PYTHON := 3.11
+# Extra arguments, e.g. `make sanity SANITY_ARGS="--test pylint"` or `make units UNITS_ARGS=-v`.
+SANITY_ARGS ?=
+UNITS_ARGS ?=
+PYTEST_ARGS ?=
+# Hard limit for the whole pytest run, so a hung test fails `make test` (with its summary) long before
+# CI's 90 minutes; `timeout` signals pytest's whole process group (simulated BMC workers included).
+INTEGRATION_TIMEOUT ?= 1800
+LINT_ARGS ?=
+ANTSIBULL_CHANGELOG := antsibull-changelog==0.36.0
+
+.PHONY: help deps apt venv collection-link test-tree ansible-test-pip sanity units integration lint \
+	changelog test clean demo bench
+
+help:
+	@echo 'make test         deps, then sanity, units, integration, lint (stops at the first failure)'
+	@echo 'make demo         the lab demo (placeholder)'
+	@echo 'make sanity       ansible-test sanity --venv on a copy in $(TEST_TREE)  [SANITY_ARGS=...]'
+	@echo 'make units        ansible-test units --venv on the same copy             [UNITS_ARGS=...]'
+	@echo 'make integration  pytest tests/integration against the simulated BMCs    [PYTEST_ARGS=...]'
+	@echo 'make lint         ansible-lint, production profile                       [LINT_ARGS=...]'
+	@echo 'make changelog    antsibull-changelog lint of changelogs/'
+	@echo 'make deps         apt packages, .venv from requirements.txt, .build/collections link'
+	@echo 'make bench        benchmarks (placeholder)'
+	@echo 'make clean        remove .build, .venv and the ansible-lint cache'
 
 deps: apt venv collection-link
 
@@ -24,7 +54,7 @@ $(BUILD)/.apt-done: Makefile
 	@touch $@
 
 venv: $(VENV)/.done
-$(VENV)/.done: requirements.txt
+$(VENV)/.done: requirements.txt | $(BUILD)/.apt-done
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
@@ -33,3 +63,48 @@ collection-link: $(COLLECTIONS)/ansible_collections/datacenter/iaas
 $(COLLECTIONS)/ansible_collections/datacenter/iaas:
 	@mkdir -p $(dir $@)
 	@ln -sfn $(ROOT) $@
+
+# A fresh copy each time (cheap): uncommitted and untracked-but-not-ignored files are tested too.
+test-tree: deps
+	@bash scripts/test-tree.sh $(TEST_ROOT) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	  $(DEP_COLLECTIONS)
+
+# ansible-test --venv downloads a pip bootstrap script from an unreachable host: seed its cache.
+ansible-test-pip: deps
+	@$(PY) scripts/ansible_test_pip.py
+
+sanity: deps test-tree ansible-test-pip
+	cd $(TEST_TREE) && ansible-test sanity --venv --python $(TEST_PYTHON) --color no $(SANITY_ARGS)
+
+units: deps test-tree ansible-test-pip
+	cd $(TEST_TREE) && ansible-test units --venv --python $(TEST_PYTHON) --color no $(UNITS_ARGS)
+
+# pytest exits 5 when it collects no test: that is a failure here like any other non-zero exit.
+integration: deps collection-link
+	PYTHONPATH=$(COLLECTIONS) timeout -k 30 $(INTEGRATION_TIMEOUT) \
+	  $(VENV)/bin/pytest tests/integration -q -p no:cacheprovider $(PYTEST_ARGS) || { rc=$$?; \
+	  [ $$rc -ne 5 ] || echo 'integration: pytest collected no tests' >&2; \
+	  [ $$rc -ne 124 ] || echo 'integration: timed out after $(INTEGRATION_TIMEOUT) s' >&2; exit $$rc; }
+
+# Plain ansible-lint installs this collection from disk into its cache ($$ANSIBLE_HOME/collections, else
+# ~/.ansible): keep that under .build, and hide the .build/collections symlink so only that copy is seen.
+lint: deps
+	env -u ANSIBLE_COLLECTIONS_PATH ANSIBLE_HOME=$(BUILD)/lint-home ansible-lint $$([ -t 1 ] || echo --nocolor) $(LINT_ARGS)
+
+# Lint the fragments and changelog.yaml, then regenerate CHANGELOG.md from changelog.yaml.
+changelog: deps
+	@$(PY) -m pip install -q --disable-pip-version-check $(ANTSIBULL_CHANGELOG)
+	$(VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/antsibull-changelog generate
+
+test:
+	@bash scripts/run-tests.sh deps sanity units integration lint
+
+clean:
+	rm -rf $(BUILD) $(VENV) $(ROOT)/.ansible
+
+demo: deps collection-link
+	@echo 'demo: not wired yet (the lead fills this target: lab/demo.sh)'
+
+bench: deps collection-link
+	@echo 'bench: not wired yet (bench/power_bench.py)'
