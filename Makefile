@@ -34,14 +34,14 @@ ANTSIBULL_CHANGELOG := antsibull-changelog==0.36.0
 
 help:
 	@echo 'make test         deps, then sanity, units, integration, lint (stops at the first failure)'
-	@echo 'make demo         the lab demo (placeholder)'
+	@echo 'make demo         the main job on the virtual lab (lab/demo.sh)'
 	@echo 'make sanity       ansible-test sanity --venv on a copy in $(TEST_TREE)  [SANITY_ARGS=...]'
 	@echo 'make units        ansible-test units --venv on the same copy             [UNITS_ARGS=...]'
 	@echo 'make integration  pytest tests/integration against the simulated BMCs    [PYTEST_ARGS=...]'
 	@echo 'make lint         ansible-lint, production profile                       [LINT_ARGS=...]'
 	@echo 'make changelog    antsibull-changelog lint of changelogs/'
 	@echo 'make deps         apt packages, .venv from requirements.txt, .build/collections link'
-	@echo 'make bench        benchmarks (placeholder)'
+	@echo 'make bench        side-by-side benchmarks in bench/ (minutes)'
 	@echo 'make clean        remove .build, .venv and the ansible-lint cache'
 
 deps: apt venv collection-link
@@ -103,8 +103,14 @@ test:
 clean:
 	rm -rf $(BUILD) $(VENV) $(ROOT)/.ansible
 
+# The main job on the virtual lab: simulated BMCs -> discovery -> roles -> PXE power-on -> inventory.
 demo: deps collection-link
-	@echo 'demo: not wired yet (the lead fills this target: lab/demo.sh)'
+	bash lab/demo.sh
 
+# Side-by-side benchmarks (minutes: the alternatives they measure are slow). BENCH_ARGS go to each script.
+BENCH_ARGS ?=
 bench: deps collection-link
-	@echo 'bench: not wired yet (bench/power_bench.py)'
+	$(PY) bench/power_bench.py $(BENCH_ARGS)
+	$(PY) bench/sweep_bench.py $(BENCH_ARGS)
+	$(PY) bench/pxe_bench.py $(BENCH_ARGS)
+	$(PY) bench/inventory_bench.py $(BENCH_ARGS)
