@@ -107,10 +107,9 @@ clean:
 demo: deps collection-link
 	bash lab/demo.sh
 
-# Side-by-side benchmarks (minutes: the alternatives they measure are slow). BENCH_ARGS go to each script.
-BENCH_ARGS ?=
+# Side-by-side benchmarks (many minutes: the alternatives they measure are slow); each script has --help.
 bench: deps collection-link
-	$(PY) bench/power_bench.py $(BENCH_ARGS)
-	$(PY) bench/sweep_bench.py $(BENCH_ARGS)
-	$(PY) bench/pxe_bench.py $(BENCH_ARGS)
-	$(PY) bench/inventory_bench.py $(BENCH_ARGS)
+	$(PY) bench/power_bench.py
+	$(PY) bench/sweep_bench.py
+	$(PY) bench/pxe_bench.py
+	$(PY) bench/inventory_bench.py
