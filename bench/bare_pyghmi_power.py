@@ -56,7 +56,7 @@ def run_pass(label, pool, calls, deadline):
         results[futures[future]] = (cmd, power)
         durations.append(duration)
     durations.sort()
-    powers = collections.Counter(power for _, power in results.values())
+    powers = collections.Counter(power for _cmd, power in results.values())
     print('%-8s %d BMCs: %.2f s, ok %d, failed %d, wedged %d, power %s'
           % (label, len(calls), elapsed, len(results), sum(errors.values()), len(wedged),
              dict(powers)))
@@ -86,8 +86,8 @@ def main(argv=None):
                  for bmc in bmcs)
     results, wedged = run_pass('login', pool, calls, args.deadline)
     if not wedged:
-        calls = dict((name, (requery, (cmd,))) for name, (cmd, _) in results.items())
-        _, wedged = run_pass('requery', pool, calls, args.deadline)
+        calls = dict((name, (requery, (cmd,))) for name, (cmd, _power) in results.items())
+        _results, wedged = run_pass('requery', pool, calls, args.deadline)
     sys.stdout.flush()
     # pyghmi's IO thread and any wedged worker would keep the interpreter alive.
     os._exit(1 if wedged else 0)

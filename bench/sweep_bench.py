@@ -81,9 +81,9 @@ def main():
     parser.add_argument('--skip-naive', action='store_true')
     args = parser.parse_args()
     addresses = [str(host) for host in ipaddress.ip_network(NETWORK).hosts()]
-    with tempfile.TemporaryDirectory() as workdir, BmcFarm(make_specs(args.live, NETWORK), USERNAME, PASSWORD,
-                                                          processes=args.processes):
-        module_seconds, summary = module_route(workdir)
+    with BmcFarm(make_specs(args.live, NETWORK), USERNAME, PASSWORD, processes=args.processes):
+        with tempfile.TemporaryDirectory() as workdir:
+            module_seconds, summary = module_route(workdir)
         naive = None if args.skip_naive else naive_route(addresses)
     print('\nSweep of %s (%d addresses, %d live simulated BMCs), seconds:' % (NETWORK, len(addresses), args.live))
     print('  datacenter.iaas.node_discovery       %7.2f  (module %.2f; read %d of %d answering)'

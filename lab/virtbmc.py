@@ -51,7 +51,7 @@ import uuid
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.constants as ipmi_constants
-import pyghmi.ipmi.private.serversession as serversession
+from pyghmi.ipmi.private import serversession
 
 # Boot device selector (bits 5:2 of boot flags data 2) <-> the names the lab uses.
 BOOT_CODES = {0: 'default', 1: 'pxe', 2: 'disk', 3: 'safe', 5: 'cdrom', 6: 'bios', 15: 'floppy'}
@@ -451,7 +451,7 @@ class SimBmc(pyghmi_bmc.Bmc):
 
     def receive(self, limit=64):
         """Read and answer up to ``limit`` queued datagrams."""
-        for _ in range(limit):
+        for _attempt in range(limit):
             try:
                 # MSG_DONTWAIT: pyghmi's send helper flips the socket back to blocking.
                 data, addr = self.serversocket.recvfrom(3000, socket.MSG_DONTWAIT)
@@ -600,7 +600,7 @@ def _worker_main(bmc_class=None):
     channel.send(['ready', len(bmcs)])
     next_sweep = time.monotonic() + 10
     while True:
-        for key, _ in selector.select(timeout=5):
+        for key, _events in selector.select(timeout=5):
             if key.data is not None:
                 key.data.receive()
                 continue
@@ -723,7 +723,7 @@ class BmcFarm(object):
                               'seed': self.seed})
                 for spec in share:
                     self._owner[spec['name']] = index
-            for index, (proc, channel, _) in enumerate(self._workers):
+            for index, (proc, channel, _lock) in enumerate(self._workers):
                 answer = channel.recv(self.ready_timeout)
                 if answer is None:
                     raise RuntimeError('virtbmc worker %d did not start' % index)
@@ -748,7 +748,7 @@ class BmcFarm(object):
             except OSError:
                 pass
             proc.stdin.close()
-        for proc, _, _ in self._workers:
+        for proc, _channel, _lock in self._workers:
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:

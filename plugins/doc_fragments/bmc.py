@@ -124,7 +124,7 @@ options:
   timeout:
     description:
       - Hard wall-clock deadline in seconds for each node's whole operation (login included, and the
-        wait when O(wait=true) in M(datacenter.iaas.bmc_power) adds to it). A BMC that does not finish in time fails its
+        wait of M(datacenter.iaas.bmc_power) adds to it). A BMC that does not finish in time fails its
         node with C(error_kind=timeout); the others go on.
     type: float
     default: 30.0

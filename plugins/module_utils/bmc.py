@@ -23,7 +23,7 @@ import threading
 import time
 
 from ansible_collections.datacenter.iaas.plugins.module_utils.errors import (
-    BmcAuthError, BmcError, BmcRefused, BmcUnreachable, BmcUnsupported, InputError)
+    BmcAuthError, BmcError, BmcRefused, BmcTimeout, BmcUnreachable, BmcUnsupported, InputError)
 
 try:
     from pyghmi import exceptions as pyghmi_exc
@@ -228,7 +228,7 @@ def classify(error, target):
 def _transient(error):
     # Only silence and broken sessions are worth another try; a wrong
     # password tried again just locks the account on many BMCs.
-    return type(error) is BmcUnreachable
+    return isinstance(error, BmcUnreachable) and not isinstance(error, BmcTimeout)
 
 
 def with_retries(target, call, backoff=0.3):

@@ -31,11 +31,11 @@ options:
         (only O(boot_device) is set, if given).
     type: str
     required: true
-    choices: [on, off, shutdown, reset, cycle, query]
+    choices: ['on', 'off', shutdown, reset, cycle, query]
   boot_device:
     description:
       - Device to boot from next, set before the power action and read back after it.
-      - A one-shot setting is skipped when O(state=on) finds the machine already on: it would fire at some later reboot.
+      - A one-shot setting is skipped when O(state=on) finds the machine already on, since it would fire at some later reboot.
     type: str
     choices: [pxe, disk, bios, cdrom, default]
   boot_persistent:

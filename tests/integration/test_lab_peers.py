@@ -93,9 +93,9 @@ def test_farm_spreads_over_two_processes_and_all_answer(farm):
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(query, farm.specs))
-    assert {name: power for name, power, _ in results} == expected
-    assert [serial for _, _, serial in results] == [spec['serial'] for spec in farm.specs]
-    assert len(set(serial for _, _, serial in results)) == 50
+    assert {name: power for name, power, _serial in results} == expected
+    assert [serial for _name, _power, serial in results] == [spec['serial'] for spec in farm.specs]
+    assert len(set(serial for _name, _power, serial in results)) == 50
 
 
 def test_power_round_trip_pyghmi(farm):
@@ -227,7 +227,7 @@ def test_lossy_bmc_drops_its_share():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.settimeout(0.1)
         try:
-            for _ in range(40):
+            for _attempt in range(40):
                 sock.sendto(auth_cap_request(), (spec['address'], spec['port']))
                 try:
                     sock.recv(512)
