@@ -30,15 +30,16 @@ LINT_ARGS ?=
 ANTSIBULL_CHANGELOG := antsibull-changelog==0.36.0
 
 .PHONY: help deps apt venv collection-link test-tree ansible-test-pip sanity units integration lint \
-	changelog test clean demo bench
+	changelog test clean demo bench molecule
 
 help:
-	@echo 'make test         deps, then sanity, units, integration, lint (stops at the first failure)'
+	@echo 'make test         deps, then sanity, units, integration, molecule, lint (stops at the first failure)'
 	@echo 'make demo         the main job on the virtual lab (lab/demo.sh)'
 	@echo 'make sanity       ansible-test sanity --venv on a copy in $(TEST_TREE)  [SANITY_ARGS=...]'
 	@echo 'make units        ansible-test units --venv on the same copy             [UNITS_ARGS=...]'
 	@echo 'make integration  pytest tests/integration against the simulated BMCs    [PYTEST_ARGS=...]'
 	@echo 'make lint         ansible-lint, production profile                       [LINT_ARGS=...]'
+	@echo 'make molecule     Molecule scenarios of the roles (podman)     [MOLECULE_SCENARIOS=...]'
 	@echo 'make changelog    antsibull-changelog lint of changelogs/'
 	@echo 'make deps         apt packages, .venv from requirements.txt, .build/collections link'
 	@echo 'make bench        side-by-side benchmarks in bench/ (minutes)'
@@ -98,10 +99,18 @@ changelog: deps
 	$(VENV)/bin/antsibull-changelog generate
 
 test:
-	@bash scripts/run-tests.sh deps sanity units integration lint
+	@bash scripts/run-tests.sh deps sanity units integration molecule lint
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(ROOT)/.ansible
+
+# Molecule scenarios (podman, systemd containers from a locally built image). Installs podman and runc,
+# writes /etc/containers/containers.conf and builds localhost/debian-systemd:bookworm once (about 70 s).
+MOLECULE_SCENARIOS ?= default rogue
+molecule: deps collection-link
+	bash scripts/podman-setup.sh
+	bash scripts/build-base-image.sh
+	cd roles/boot_server && for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
 
 # The main job on the virtual lab: simulated BMCs -> discovery -> roles -> PXE power-on -> inventory.
 demo: deps collection-link

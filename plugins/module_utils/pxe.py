@@ -61,7 +61,8 @@ LOCK_TIMEOUT = 60.0
 MAX_DIFF_FILES = 20
 MAX_DIFF_CHARS = 16384
 MARKER = 'Managed by datacenter.iaas.pxe_config; local changes are overwritten.'
-HOSTS_HEADER = ('# %s\n# dnsmasq dhcp-hostsfile: MAC,set:<boot mode>,IP,hostname (reread on SIGHUP)\n' % MARKER)
+# No set:<tag> field: dnsmasq 2.90 (Debian 12) crashes on SIGHUP once a host of a tagged line has been answered.
+HOSTS_HEADER = ('# %s\n# dnsmasq dhcp-hostsfile: MAC,IP,hostname (reread on SIGHUP)\n' % MARKER)
 
 # Installer defaults; ``install`` options override them key by key.
 INSTALL_DEFAULTS = {
@@ -530,7 +531,7 @@ def parse_hosts(text):
 
 
 def hosts_line(node):
-    return '%s,set:%s,%s,%s' % (node.mac, node.mode, node.ip, node.hostname)
+    return '%s,%s,%s' % (node.mac, node.ip, node.hostname)
 
 
 # --- rendering -----------------------------------------------------------------------------------------------------

@@ -203,10 +203,10 @@ def test_allocation_lowest_free_and_stable(tmp_path):
     assert dict((n['name'], n['ip']) for n in second.nodes) == {'n9': '198.18.0.5', 'n3': '198.18.0.4',
                                                                 'n1': '198.18.0.2'}
     assert host_lines(tmp_path) == [
-        '52:54:00:00:00:01,set:discover,198.18.0.2,n1',
-        '52:54:00:00:00:02,set:discover,198.18.0.3,n2',
-        '52:54:00:00:00:03,set:discover,198.18.0.4,n3',
-        '52:54:00:00:00:09,set:discover,198.18.0.5,n9',
+        '52:54:00:00:00:01,198.18.0.2,n1',
+        '52:54:00:00:00:02,198.18.0.3,n2',
+        '52:54:00:00:00:03,198.18.0.4,n3',
+        '52:54:00:00:00:09,198.18.0.5,n9',
     ]
 
 
@@ -424,7 +424,7 @@ def test_only_differences_are_written(tmp_path):
     before = os.stat(str(tmp_path / 'http/ipxe/52-54-00-00-00-01.ipxe')).st_ino
     result = run(tmp_path, [node(1), node(2, mode='local')])
     assert sorted(result.changed_files()) == sorted([
-        HOSTS, 'http/ipxe/52-54-00-00-00-02.ipxe', 'tftp/grub/grub.cfg-01-52-54-00-00-00-02',
+        'http/ipxe/52-54-00-00-00-02.ipxe', 'tftp/grub/grub.cfg-01-52-54-00-00-00-02',
         'tftp/pxelinux.cfg/01-52-54-00-00-00-02'])
     assert [n['changed'] for n in result.nodes] == [False, True]
     assert os.stat(str(tmp_path / 'http/ipxe/52-54-00-00-00-01.ipxe')).st_ino == before
@@ -441,7 +441,7 @@ def test_absent_removes_files_and_line(tmp_path):
         'http/ipxe/52-54-00-00-00-02.ipxe', 'tftp/pxelinux.cfg/01-52-54-00-00-00-02',
         'tftp/grub/grub.cfg-01-52-54-00-00-00-02', 'http/install/n2/user-data', 'http/install/n2/meta-data'])
     assert result.nodes[0]['changed'] and result.nodes[0]['ip'] is None
-    assert host_lines(tmp_path) == ['52:54:00:00:00:01,set:discover,198.18.0.2,n1']
+    assert host_lines(tmp_path) == ['52:54:00:00:00:01,198.18.0.2,n1']
     assert not os.path.exists(str(tmp_path / 'http/install/n2'))
     assert os.path.exists(str(tmp_path / 'http/ipxe/52-54-00-00-00-01.ipxe'))
     again = run(tmp_path, [node(2, mode='absent')])
@@ -454,7 +454,7 @@ def test_boot_mode_and_hostname_changes_remove_stale_files(tmp_path):
     result = run(tmp_path, [node(1, mode='install', hostname='new', boot_mode='uefi', install={'os': 'debian'})])
     assert sorted(result.removed_files()) == ['http/install/old.preseed', 'tftp/pxelinux.cfg/01-52-54-00-00-00-01']
     assert 'http/install/new.preseed' in result.changed_files()
-    assert host_lines(tmp_path) == ['52:54:00:00:00:01,set:install,198.18.0.2,new']
+    assert host_lines(tmp_path) == ['52:54:00:00:00:01,198.18.0.2,new']
 
 
 @needs_jinja2
@@ -519,7 +519,7 @@ def test_hosts_file_outside_root(tmp_path):
     hosts = tmp_path / 'etc' / 'iaas.hosts'
     os.makedirs(str(tmp_path / 'srv'))
     run(tmp_path / 'srv', [node(1)], hosts_file=str(hosts))
-    assert '52:54:00:00:00:01,set:discover,198.18.0.2,n1' in hosts.read_text()
+    assert '52:54:00:00:00:01,198.18.0.2,n1' in hosts.read_text()
 
 
 @needs_jinja2
