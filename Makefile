@@ -11,7 +11,8 @@ COLLECTIONS := $(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
-APT_PACKAGES := ipmitool openipmi shellcheck rsync git python3-venv
+APT_PACKAGES := ipmitool openipmi shellcheck rsync git python3-venv \
+	qemu-system-x86 ipxe-qemu qemu-utils dnsmasq-base ovmf ipxe busybox-static cpio kmod
 
 # ansible-test needs a real copy of the collection inside an ansible_collections/ tree, with the
 # collections it uses beside it (symlinks into the PyPI `ansible` package in the venv).
