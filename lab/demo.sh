@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo on the virtual lab: simulated BMCs on loopback -> discovery into an empty registry ->
 # roles -> fleet power-on with one-shot PXE -> the inventory graph and a fleet table.
+# Part two (lab/demo_qemu.sh): hardware discovery of QEMU VMs PXE-booting the ramdisk (playbooks/discover_hardware.yml).
 # Run through `make demo`, which installs what it needs first. Stops what it started on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,3 +46,12 @@ ansible-inventory -i "$work/demo.hardware.yml" --graph
 
 step "The fleet"
 python "$root/lab/fleet_table.py" "$work/registry.yml" "$work/farm.json"
+
+step "The simulated BMCs stop; part two runs on the QEMU lab"
+kill "$farm_pid" 2>/dev/null || true
+wait "$farm_pid" 2>/dev/null || true
+if ! bash "$root/lab/demo_qemu.sh"; then
+  printf '\n!! DEMO FAILED: the QEMU part (lab/demo_qemu.sh) did not complete; see its output above\n' >&2
+  exit 1
+fi
+printf '\n==> Demo complete: simulated fleet and QEMU hardware discovery\n'
