@@ -54,8 +54,8 @@ def differences(node, machine):
     else:
         for disk, defined in zip(disks, machine['disks']):
             if not gib_match(disk.get('size_gb', 0), defined['size_gb']) or disk.get('serial') != defined['serial']:
-                problems.append('disk %s %s GB %s vs %d GiB %s' % (disk.get('name'), disk.get('size_gb'),
-                                                                  disk.get('serial'), defined['size_gb'], defined['serial']))
+                problems.append('disk %s %s GB %s vs %d GiB %s'
+                                % (disk.get('name'), disk.get('size_gb'), disk.get('serial'), defined['size_gb'], defined['serial']))
     macs = sorted(str(nic.get('mac', '')).lower() for nic in hardware.get('nics') or [])
     if macs != sorted(nic['mac'] for nic in machine['nics']):
         problems.append('MACs %s' % ','.join(macs))
@@ -66,7 +66,7 @@ def differences(node, machine):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('registry')
     parser.add_argument('--machines', default=MACHINES_FILE)
     parser.add_argument('--count', type=int, help='only the first N machines are in the lab')
