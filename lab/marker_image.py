@@ -68,7 +68,7 @@ def build(path, token=None, sectors=2048, compress=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('out')
     parser.add_argument('--token')
     parser.add_argument('--sectors', type=int, default=2048)
