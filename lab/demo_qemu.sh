@@ -58,26 +58,8 @@ for file in undionly.kpxe snponly.efi; do
   if [ -f "/usr/lib/ipxe/$file" ]; then cp "/usr/lib/ipxe/$file" "$boot_root/tftp/"; fi
 done
 : >"$boot_root/dnsmasq/hosts"
-cat >"$work/qemu-dnsmasq.conf" <<CONF
-# minimal boot server for the demo on br-prov (the boot_server role renders the real one)
-port=0
-interface=br-prov
-bind-interfaces
-no-ping
-log-dhcp
-dhcp-authoritative
-dhcp-range=198.18.0.100,198.18.0.199,255.255.255.0,10m
-dhcp-hostsfile=$boot_root/dnsmasq/hosts
-dhcp-match=set:ipxe,175
-dhcp-option=tag:ipxe,encap:175,176,1b
-dhcp-match=set:efi64,option:client-arch,7
-dhcp-match=set:efi64,option:client-arch,9
-enable-tftp
-tftp-root=$boot_root/tftp
-dhcp-boot=tag:ipxe,http://198.18.0.1/ipxe/boot.ipxe
-dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi
-dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
-CONF
+python -m lab.qemu dnsmasq-conf --tftp-root "$boot_root/tftp" --hosts-file "$boot_root/dnsmasq/hosts" --no-ra \
+  >"$work/qemu-dnsmasq.conf"
 find "$boot_root" -type f -printf '  %P\n' | sort
 
 step "QEMU lab up: $vms VMs of lab/machines.yml (waits for /tmp/iaas-heavy.lock if another heavy job holds it)"

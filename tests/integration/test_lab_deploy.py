@@ -32,10 +32,10 @@ if ROOT not in sys.path:
 
 from lab import wait_until  # noqa: E402
 from lab.marker_image import build as build_marker_image  # noqa: E402
-from lab.qemu import Lab, load_machines, netns_exists  # noqa: E402
+from lab.qemu import Lab, dnsmasq_conf, load_machines, netns_exists  # noqa: E402
 
 from ansible_runner import run_module  # noqa: E402
-from test_qemu_lab import DNSMASQ_CONF, LAB_SKIP, RECEIVER, RECEIVER_PORT, STANDIN_RECEIVER, _ramdisk, _read_tail  # noqa: E402
+from test_qemu_lab import LAB_SKIP, RECEIVER, RECEIVER_PORT, STANDIN_RECEIVER, _ramdisk, _read_tail  # noqa: E402
 
 NETNS = 'iaas-labdeploy'
 BMC_NETWORK = '127.88.2.0/24'
@@ -76,7 +76,7 @@ def _boot_server(lab, root):
         pass
     conf = os.path.join(root, 'dnsmasq.conf')
     with open(conf, 'w') as handle:
-        handle.write(DNSMASQ_CONF.format(tftp=tftp) + 'dhcp-hostsfile=%s\n' % hosts)
+        handle.write(dnsmasq_conf(tftp, hosts_file=hosts))
     receiver = RECEIVER
     if not os.path.exists(receiver):
         receiver = os.path.join(root, 'standin-receiver.py')

@@ -32,7 +32,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from lab import wait_until  # noqa: E402
-from lab.qemu import Lab, load_machines, netns_exists, netns_pids  # noqa: E402
+from lab.qemu import Lab, dnsmasq_conf, load_machines, netns_exists, netns_pids  # noqa: E402
 
 from pyghmi.ipmi import command as ipmi_command  # noqa: E402
 from pyghmi.ipmi.private import session as ipmi_session  # noqa: E402
@@ -56,26 +56,6 @@ elif MISSING:
 else:
     LAB_SKIP = None
 
-DNSMASQ_CONF = '''# minimal boot server for the lab test (the boot_server role renders the real one)
-port=0
-interface=br-prov
-bind-interfaces
-no-ping
-log-dhcp
-dhcp-authoritative
-dhcp-range=198.18.0.100,198.18.0.199,255.255.255.0,10m
-enable-ra
-dhcp-range=fd51:1a8:0:1::,ra-only
-dhcp-match=set:ipxe,175
-dhcp-option=tag:ipxe,encap:175,176,1b
-dhcp-match=set:efi64,option:client-arch,7
-dhcp-match=set:efi64,option:client-arch,9
-enable-tftp
-tftp-root={tftp}
-dhcp-boot=tag:ipxe,http://198.18.0.1/ipxe/boot.ipxe
-dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi
-dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
-'''
 
 BOOT_IPXE = '''#!ipxe
 chain http://198.18.0.1/ipxe/${net0/mac:hexhyp}.ipxe || chain http://198.18.0.1/ipxe/discover.ipxe
@@ -243,7 +223,7 @@ def _boot_server(lab, tmp):
         handle.write(DISCOVER_IPXE)
     conf = os.path.join(tmp, 'dnsmasq.conf')
     with open(conf, 'w') as handle:
-        handle.write(DNSMASQ_CONF.format(tftp=tftp))
+        handle.write(dnsmasq_conf(tftp))
     receiver = RECEIVER
     if not os.path.exists(receiver):
         receiver = os.path.join(tmp, 'standin-receiver.py')
