@@ -60,5 +60,9 @@ else
   echo "podman-setup: wrote $conf"
 fi
 
+# A package cache shared by the scenarios' containers (mounted at /var/cache/apt/archives): the
+# OpenStack packages are downloaded once per machine, not once per container and run.
+mkdir -p /var/cache/iaas-apt/partial
+
 podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.NetworkBackend}}' >/dev/null
 echo "podman-setup: podman $(podman version --format '{{.Client.Version}}') ready (runtime runc)"
