@@ -60,9 +60,13 @@ else
   echo "podman-setup: wrote $conf"
 fi
 
-# A package cache shared by the scenarios' containers (mounted at /var/cache/apt/archives): the
-# OpenStack packages are downloaded once per machine, not once per container and run.
-mkdir -p /var/cache/iaas-apt/partial
+# Package caches for the scenarios' containers (mounted at /var/cache/apt/archives), one per kind of
+# node: the OpenStack packages are downloaded once per machine, not once per container and run. One per
+# kind, not one for all, because apt fails at once when another container holds the cache's lock, and the
+# nodes of one cloud install their packages at the same time.
+for kind in controller network compute storage hypervisor boot; do
+  mkdir -p "/var/cache/iaas-apt/$kind/partial"
+done
 
 podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.NetworkBackend}}' >/dev/null
 echo "podman-setup: podman $(podman version --format '{{.Client.Version}}') ready (runtime runc)"
