@@ -31,16 +31,18 @@ LINT_ARGS ?=
 ANTSIBULL_CHANGELOG := antsibull-changelog==0.36.0
 
 .PHONY: help deps apt venv collection-link test-tree ansible-test-pip sanity units integration lint \
-	changelog test clean demo bench molecule
+	changelog test clean demo bench molecule molecule-roles test-cloud podman-ready
 
 help:
-	@echo 'make test         deps, then sanity, units, integration, molecule, lint (stops at the first failure)'
+	@echo 'make test         deps, then sanity, lint, units, integration, molecule, test-cloud (stops at the first failure)'
 	@echo 'make demo         the main job on the virtual lab (lab/demo.sh)'
 	@echo 'make sanity       ansible-test sanity --venv on a copy in $(TEST_TREE)  [SANITY_ARGS=...]'
 	@echo 'make units        ansible-test units --venv on the same copy             [UNITS_ARGS=...]'
 	@echo 'make integration  pytest tests/integration against the simulated BMCs    [PYTEST_ARGS=...]'
 	@echo 'make lint         ansible-lint, production profile                       [LINT_ARGS=...]'
-	@echo 'make molecule     Molecule scenarios of the roles (podman)     [MOLECULE_SCENARIOS=...]'
+	@echo 'make molecule     Molecule scenarios of the roles (podman)  [MOLECULE_SCENARIOS=role:scenario ...]'
+	@echo 'make molecule-roles  per-role scenarios of the OpenStack roles [MOLECULE_ROLE_SCENARIOS=...]'
+	@echo 'make test-cloud   the multi-node cloud scenario (extensions/molecule/cloud)'
 	@echo 'make changelog    antsibull-changelog lint of changelogs/'
 	@echo 'make deps         apt packages, .venv from requirements.txt, .build/collections link'
 	@echo 'make bench        side-by-side benchmarks in bench/ (minutes)'
@@ -100,18 +102,37 @@ changelog: deps
 	$(VENV)/bin/antsibull-changelog generate
 
 test:
-	@bash scripts/run-tests.sh deps sanity units integration molecule lint
+	@bash scripts/run-tests.sh deps sanity lint units integration molecule test-cloud
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(ROOT)/.ansible
 
 # Molecule scenarios (podman, systemd containers from a locally built image). Installs podman and runc,
 # writes /etc/containers/containers.conf and builds localhost/debian-systemd:bookworm once (about 70 s).
-MOLECULE_SCENARIOS ?= default rogue
-molecule: deps collection-link
+# Per-role scenarios, ROLE:SCENARIO, each run from its role's folder. The OpenStack roles' own scenarios
+# (fast feedback while working on one role) are in MOLECULE_ROLE_SCENARIOS; the cloud scenario covers them
+# all together in `make test-cloud`.
+MOLECULE_SCENARIOS ?= boot_server:default boot_server:rogue hypervisor:default hypervisor:xen
+MOLECULE_ROLE_SCENARIOS ?= openstack_controller:default openstack_network:default openstack_compute:default \
+	openstack_storage:default
+podman-ready: deps
 	bash scripts/podman-setup.sh
 	bash scripts/build-base-image.sh
-	cd roles/boot_server && for s in $(MOLECULE_SCENARIOS); do molecule test -s $$s || exit 1; done
+
+molecule: podman-ready
+	@for s in $(MOLECULE_SCENARIOS); do \
+	  echo "=== molecule test -s $${s#*:} (roles/$${s%%:*})"; \
+	  (cd roles/$${s%%:*} && molecule test -s $${s#*:}) || exit 1; done
+
+molecule-roles: podman-ready
+	@for s in $(MOLECULE_ROLE_SCENARIOS); do \
+	  echo "=== molecule test -s $${s#*:} (roles/$${s%%:*})"; \
+	  (cd roles/$${s%%:*} && molecule test -s $${s#*:}) || exit 1; done
+
+# The whole cloud on four containers (extensions/molecule/cloud): steps 4-7 of site.yml, idempotence, and
+# openstacksdk checks from outside.
+test-cloud: podman-ready
+	molecule test -s cloud
 
 # The main job on the virtual lab: simulated BMCs -> discovery -> roles -> PXE power-on -> inventory.
 demo: deps collection-link

@@ -39,7 +39,7 @@ trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 
 start=$(date +%s)
-debootstrap --variant=minbase --include=systemd,systemd-sysv,python3,dbus,iproute2 \
+debootstrap --variant=minbase --include=systemd,systemd-sysv,python3,python3-apt,dbus,iproute2 \
   "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 30 "$work/debootstrap.log" >&2
   echo "build-base-image: debootstrap failed" >&2
