@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The demo's second part, on the QEMU lab (lab/qemu.py): the discovery ramdisk (lab/ramdisk/build.sh)
-# under a boot-server root, QEMU VMs on br-prov in netns iaas-lab with IPMI BMCs on 127.88.0.0/24,
-# dnsmasq + HTTP + the report receiver inside the namespace, then playbooks/discover_hardware.yml:
+# The demo's second part, on the QEMU lab (lab/qemu.py): QEMU VMs on br-prov in netns iaas-lab with IPMI BMCs
+# on 127.88.0.0/24 and an LLDP-sending lab switch, a boot-server root rendered by the boot_server role
+# (config-only mode) with the discovery ramdisk (lab/ramdisk/build.sh) in it, dnsmasq (the role's config) +
+# HTTP + the report receiver inside the namespace, then playbooks/discover_hardware.yml:
 # BMC sweep -> boot files (discover.ipxe for unknown MACs) -> one-shot PXE power-on -> reports -> ingestion.
-# Ends with the fleet table compared with lab/machines.yml. Called by lab/demo.sh (`make demo`); brings the
-# lab down on exit, also on failure, and fails loudly when anything does not match.
+# Ends with the fleet table compared with lab/machines.yml, then the inventory graph of that registry.
+# Called by lab/demo.sh (`make demo`); brings the lab down on exit, also on failure, and fails loudly when
+# anything does not match.
 # The lab holds /tmp/iaas-heavy.lock while up (other heavy jobs wait on it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,20 +49,7 @@ t=$(now)
 bash "$root/lab/ramdisk/build.sh" "$root/.build/ramdisk" | tail -n 3
 echo "ramdisk: $(since "$t") s"
 
-step "Boot-server root $boot_root"
 rm -rf "$boot_root" "$registry" "$registry.lock"
-mkdir -p "$boot_root/http/ramdisk" "$boot_root/http/ipxe" "$boot_root/tftp" "$boot_root/reports" "$boot_root/dnsmasq"
-for file in vmlinuz initramfs.cpio.gz; do
-  ln -f "$root/.build/ramdisk/$file" "$boot_root/http/ramdisk/$file" 2>/dev/null ||
-    cp "$root/.build/ramdisk/$file" "$boot_root/http/ramdisk/$file"
-done
-for file in undionly.kpxe snponly.efi; do
-  if [ -f "/usr/lib/ipxe/$file" ]; then cp "/usr/lib/ipxe/$file" "$boot_root/tftp/"; fi
-done
-: >"$boot_root/dnsmasq/hosts"
-python -m lab.qemu dnsmasq-conf --tftp-root "$boot_root/tftp" --hosts-file "$boot_root/dnsmasq/hosts" --no-ra \
-  >"$work/qemu-dnsmasq.conf"
-find "$boot_root" -type f -printf '  %P\n' | sort
 
 step "QEMU lab up: $vms VMs of lab/machines.yml (waits for /tmp/iaas-heavy.lock if another heavy job holds it)"
 python -m lab.qemu down >/dev/null 2>&1 || true   # leftovers of an interrupted run
@@ -69,8 +58,18 @@ t=$(now)
 python -m lab.qemu up --count "$vms"
 echo "lab up: $(since "$t") s"
 
-step "Boot-server daemons in the lab's namespace: dnsmasq, HTTP on $boot_root/http, receiver on 198.18.0.1:8088"
-python -m lab.qemu serve --dnsmasq "$work/qemu-dnsmasq.conf" --http "$boot_root/http" \
+step "Boot-server root $boot_root: the boot_server role in config-only mode, with its rogue-DHCP pre-flight on br-prov"
+t=$(now)
+python -m lab.qemu boot-server-config --root "$boot_root" --preflight
+for file in vmlinuz initramfs.cpio.gz; do
+  ln -f "$root/.build/ramdisk/$file" "$boot_root/http/ramdisk/$file" 2>/dev/null ||
+    cp "$root/.build/ramdisk/$file" "$boot_root/http/ramdisk/$file"
+done
+find "$boot_root" -type f -printf '  %P\n' | sort
+echo "boot_server role: $(since "$t") s"
+
+step "Boot-server daemons in the lab's namespace: dnsmasq with the role's config, HTTP on $boot_root/http, receiver on 198.18.0.1:8088"
+python -m lab.qemu serve --dnsmasq "$boot_root/etc/dnsmasq.conf" --http "$boot_root/http" \
   --receiver "$root/roles/boot_server/files/iaas-report-receiver.py" --spool "$boot_root/reports" \
   --allow 198.18.0.0/24
 
@@ -83,7 +82,21 @@ ansible-playbook -i "$root/inventory/lab/hosts.yml" "$root/playbooks/discover_ha
 echo "playbook: $(since "$t") s"
 
 step "The QEMU fleet: registry ($registry) against lab/machines.yml"
-python "$root/lab/qemu_fleet_table.py" "$registry" --count "$vms"
+python "$root/lab/qemu_fleet_table.py" "$registry" --count "$vms" --reports "$boot_root/reports"
+
+step "The inventory, from the hardware inventory plugin on $registry"
+cat >"$work/qemu.hardware.yml" <<CONF
+plugin: datacenter.iaas.hardware
+registry: $registry
+kolla_groups: true
+CONF
+ansible-inventory -i "$work/qemu.hardware.yml" --graph | tee "$work/qemu-graph.txt"
+# Every lab machine must be in the graph, under its state group.
+for n in $(seq 1 "$vms"); do
+  grep -q "node-lab-$(printf '%04d' "$n")" "$work/qemu-graph.txt" ||
+    { echo "!! node-lab-$(printf '%04d' "$n") is missing from the inventory graph" >&2; exit 1; }
+done
+grep -q '@state_manageable:' "$work/qemu-graph.txt" || { echo "!! no state_manageable group in the graph" >&2; exit 1; }
 
 step "QEMU lab down"
 python -m lab.qemu down

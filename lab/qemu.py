@@ -7,7 +7,8 @@ an IPMI BMC per machine on loopback, and a runner for boot-server daemons.
 Layout (all names configurable)::
 
     netns iaas-lab:  br-prov 198.18.0.1/24 + fd51:1a8:0:1::1/64, one tap per VM NIC on it,
-                     the QEMU processes (-accel tcg -S -no-shutdown), dnsmasq, HTTP, receiver
+                     the QEMU processes (-accel tcg -S -no-shutdown), dnsmasq, HTTP, receiver,
+                     the lab switch's LLDP sender (lab.lldp: a frame per second on every tap)
     root netns:      one QemuBmc per VM on 127.88.0.N:623 (lab.qemubmc, a worker process),
                      driving its VM through QMP unix sockets
 
@@ -27,15 +28,18 @@ ttyS0, ``firmware.log`` = SeaBIOS debug port 0x402, ``qemu.pid``, ``qemu.cmdline
 As a context manager::
 
     with Lab(load_machines()[:3], netns='iaas-lab-test', run_dir=tmp) as lab:
-        lab.start_dnsmasq(conf)                  # any file; pid and log in the run dir
+        conf = render_boot_server(root)          # the boot_server role's files under root
+        lab.start_dnsmasq(conf)                  # any dnsmasq config; pid and log in the run dir
         lab.start_http('/srv/iaas/http')         # python http.server on 198.18.0.1:80
         lab.start_receiver(script, spool)        # --listen 198.18.0.1:8088 --spool --allow
         lab.bmc('lab-0001')                      # {'address': '127.88.0.1', 'port': 623, ...}
+        lab.lldp_neighbours('lab-0001')          # {MAC: the LLDP neighbour the lab shows that NIC}
         lab.status('lab-0001')                   # QEMU run state via QMP: prelaunch, running, ...
 
 CLI (state in ``.build/lab``; ``up`` leaves a keeper process that owns the lab)::
 
     python -m lab.qemu up [--count N | --only lab-0001,lab-0003]
+    python -m lab.qemu boot-server-config --root DIR [--preflight]   # the boot_server role's files
     python -m lab.qemu serve --dnsmasq CONF --http DIR --receiver SCRIPT --spool DIR
     python -m lab.qemu status
     python -m lab.qemu down          # idempotent; also cleans up after a crash
@@ -57,12 +61,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 import yaml
 
 from lab import wait_until
+from lab import lldp
 from lab.qmp import Qmp, QmpError, qmp_call
 from lab.qemubmc import QemuBmcFarm
 from lab.virtbmc import LAB_ROOT, UUID_NAMESPACE, probe_bmcs
@@ -336,12 +342,12 @@ class Lab(object):
     ``netns``: namespace name; ``run_dir``: disks, logs, sockets, pid files (emptied
     by ``up``); ``address``: the boot server's address on the bridge; ``bmc_network``:
     loopback network whose host addresses the BMCs get, in machine order;
-    ``lock``: hold the heavy-work flock while up.
+    ``lock``: hold the heavy-work flock while up; ``lldp``: run the lab switch's LLDP sender.
     """
 
     def __init__(self, machines=None, netns=DEFAULT_NETNS, run_dir=DEFAULT_RUN_DIR, bridge=DEFAULT_BRIDGE,
                  address=DEFAULT_ADDRESS, ipv6=DEFAULT_IPV6, bmc_network=DEFAULT_BMC_NETWORK, bmc_port=623,
-                 username='admin', password='password', lock=True, log=None):
+                 username='admin', password='password', lock=True, lldp=True, log=None):
         self.machines = [normalize_machine(m) for m in (load_machines() if machines is None else machines)]
         if len(netns) > 30 or '/' in netns:
             raise ValueError('bad namespace name %r' % netns)
@@ -362,6 +368,7 @@ class Lab(object):
         self.username = username
         self.password = password
         self.lock = lock
+        self.lldp = lldp
         self.log = log or (lambda message: None)
         self.bmcs = None          # QemuBmcFarm once up
         self.daemons = {}         # name -> Popen of the `ip netns exec` wrapper
@@ -421,6 +428,8 @@ class Lab(object):
                 shutil.rmtree(self.run_dir)
             os.makedirs(os.path.join(self.run_dir, 'daemons'))
             self._network()
+            if self.lldp:
+                self._start_lldp()
             for machine in self.machines:
                 self._start_vm(machine)
             self._start_bmcs()
@@ -511,6 +520,23 @@ class Lab(object):
                 raise LabError('QEMU for %s failed to start: %s' % (name, handle.read().strip()))
         if self.status(name) != 'prelaunch':
             raise LabError('QEMU for %s is not in prelaunch' % name)
+
+    def _lldp_ports(self, name):
+        """[(tap, port description, MAC of the VM NIC behind it)] of one machine."""
+        nics = self.machine(name)['nics']
+        return [(tap, lldp.port_description(name, index), nics[index]['mac'])
+                for index, tap in enumerate(self.taps(name))]
+
+    def lldp_neighbours(self, name):
+        """{NIC MAC: the neighbour the lab's LLDP sender shows it} (chassis, system name, port id, description)."""
+        if not self.lldp:
+            return {}
+        return dict((mac, lldp.neighbour(tap, description)) for tap, description, mac in self._lldp_ports(name))
+
+    def _start_lldp(self):
+        ports = ['%s=%s' % (tap, description) for machine in self.machines
+                 for tap, description, _mac in self._lldp_ports(machine['name'])]
+        self.start_daemon('lldp', [sys.executable, '-m', 'lab.lldp', '--interval', '1'] + ports, env=collection_env())
 
     def _start_bmcs(self):
         specs = []
@@ -863,29 +889,56 @@ def _cmd_serve(args):
     return 0
 
 
-def dnsmasq_conf(tftp_root, hosts_file=None, ipv6_ra=True):
-    """The lab's small boot-server dnsmasq config for br-prov (the boot_server role renders the real one).
+def boot_server_vars(root, preflight=False):
+    """The boot_server role's variables for the lab: config-only mode, everything under ``root``.
 
-    BIOS clients get undionly.kpxe, UEFI ones snponly.efi over TFTP; iPXE then chains
-    http://198.18.0.1/ipxe/boot.ipxe. ``ipv6_ra`` adds router adverts, which save iPXE ~16 s.
+    ``root``/tftp, http, dnsmasq/hosts, reports as the role lays them out, and ``root``/etc/dnsmasq.conf
+    (plus nginx.conf and the receiver's unit, which the lab does not use: python's http.server serves
+    ``root``/http and the lab starts the receiver itself). Router adverts on (iPXE saves ~16 s).
     """
-    lines = ['# minimal boot server for the lab on br-prov (the boot_server role renders the real one)',
-             'port=0', 'interface=br-prov', 'bind-interfaces', 'no-ping', 'log-dhcp', 'dhcp-authoritative',
-             'dhcp-range=198.18.0.100,198.18.0.199,255.255.255.0,10m']
-    if ipv6_ra:
-        lines += ['enable-ra', 'dhcp-range=fd51:1a8:0:1::,ra-only']
-    if hosts_file:
-        lines.append('dhcp-hostsfile=%s' % hosts_file)
-    lines += ['dhcp-match=set:ipxe,175', 'dhcp-option=tag:ipxe,encap:175,176,1b',
-              'dhcp-match=set:efi64,option:client-arch,7', 'dhcp-match=set:efi64,option:client-arch,9',
-              'enable-tftp', 'tftp-root=%s' % tftp_root,
-              'dhcp-boot=tag:ipxe,http://198.18.0.1/ipxe/boot.ipxe',
-              'dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi', 'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe']
-    return '\n'.join(lines) + '\n'
+    return {
+        'boot_server_interface': DEFAULT_BRIDGE, 'boot_server_address': str(ipaddress.ip_interface(DEFAULT_ADDRESS).ip),
+        'boot_server_dhcp_subnet': str(ipaddress.ip_interface(DEFAULT_ADDRESS).network),
+        'boot_server_dhcp_range': {'start': '198.18.0.100', 'end': '198.18.0.199', 'lease': '10m'},
+        'boot_server_ipv6_ra_prefix': str(ipaddress.ip_interface(DEFAULT_IPV6).network),
+        'boot_server_log_dhcp': True, 'boot_server_root': os.path.abspath(root),
+        'boot_server_config_dir': os.path.join(os.path.abspath(root), 'etc'),
+        'boot_server_install_packages': False, 'boot_server_manage_services': False,
+        'boot_server_preflight': preflight,
+    }
 
 
-def _cmd_dnsmasq_conf(args):
-    sys.stdout.write(dnsmasq_conf(args.tftp_root, hosts_file=args.hosts_file, ipv6_ra=not args.no_ra))
+def render_boot_server(root, netns=None, preflight=False):
+    """Render the boot_server role for the lab into ``root`` with ansible-playbook; return the dnsmasq config.
+
+    ``netns``: run the play inside the lab's namespace (needed for ``preflight``: the role's rogue-DHCP
+    check then listens on the lab's br-prov). Writes nothing outside ``root``.
+    """
+    play = [{'name': "Render the boot server's configuration for the lab", 'hosts': 'localhost',
+             'connection': 'local', 'gather_facts': False,
+             'roles': [{'role': 'datacenter.iaas.boot_server', 'vars': boot_server_vars(root, preflight)}]}]
+    os.makedirs(root, exist_ok=True)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(LAB_ROOT, '.build', 'collections'),
+               ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False',
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR='1')
+    with tempfile.NamedTemporaryFile('w', suffix='.yml', prefix='boot-server-') as handle:
+        json.dump(play, handle)   # JSON is YAML
+        handle.flush()
+        argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', handle.name]
+        if netns:
+            argv = ['ip', 'netns', 'exec', netns] + argv
+        proc = run(argv, check=False, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise LabError('rendering the boot_server role failed (%d): %s' % (proc.returncode, proc.stdout[-4000:]))
+    return os.path.join(os.path.abspath(root), 'etc', 'dnsmasq.conf')
+
+
+def _cmd_boot_server_config(args):
+    netns = None
+    if args.preflight:   # the pre-flight listens on br-prov: run inside the running lab's namespace
+        with open(_state_path(args.run_dir)) as handle:
+            netns = json.load(handle)['netns']
+    print(render_boot_server(args.root, netns=netns, preflight=args.preflight))
     return 0
 
 
@@ -906,10 +959,11 @@ def main(argv=None):
         cmd.add_argument('--timeout', type=float, default=1800, help='seconds to wait for the lab (incl. the lock)')
     sub.add_parser('down', help='stop everything and delete the namespace (idempotent)')
     sub.add_parser('status', help='what runs')
-    conf = sub.add_parser('dnsmasq-conf', help="print the lab's boot-server dnsmasq config")
-    conf.add_argument('--tftp-root', required=True)
-    conf.add_argument('--hosts-file')
-    conf.add_argument('--no-ra', action='store_true', help='leave out IPv6 router adverts')
+    conf = sub.add_parser('boot-server-config', help="render the boot_server role's files for the lab into ROOT "
+                          "(config-only mode); print the dnsmasq config's path")
+    conf.add_argument('--root', required=True, help='the boot-server root (tftp/, http/, dnsmasq/, reports/, etc/)')
+    conf.add_argument('--preflight', action='store_true',
+                      help="run the role's rogue-DHCP pre-flight on br-prov inside the running lab")
     serve = sub.add_parser('serve', help='start boot-server daemons inside the running lab')
     serve.add_argument('--dnsmasq', help='dnsmasq config file')
     serve.add_argument('--http', help='directory to serve over HTTP')
@@ -923,7 +977,7 @@ def main(argv=None):
     if args.command == '_keeper':
         return _keeper(args)
     commands = {'up': _cmd_up, 'down': _cmd_down, 'status': _cmd_status, 'serve': _cmd_serve,
-                'dnsmasq-conf': _cmd_dnsmasq_conf}
+                'boot-server-config': _cmd_boot_server_config}
     return commands[args.command](args)
 
 

@@ -3,18 +3,22 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print the QEMU lab's fleet from the registry and compare it with lab/machines.yml.
 
-    python lab/qemu_fleet_table.py REGISTRY [--machines lab/machines.yml] [--count N]
+    python lab/qemu_fleet_table.py REGISTRY [--machines lab/machines.yml] [--count N] [--reports SPOOL]
 
 One row per registry node (name, state, role, serial, CPUs, memory, disks, MACs), then
 OK or MISMATCH per lab machine: the registry node with the machine's serial must be
 manageable and hold its vendor, model, UUID, CPUs, memory (the kernel's MemTotal, 80 to
-100 % of the configured size), disks (size in GB or GiB, serial) and MACs. Exits 1 on
-any mismatch.
+100 % of the configured size), disks (size in GB or GiB, serial) and MACs. With
+``--reports``, the LLDP neighbours in each machine's discover report (the spool and its
+``done/``) must be the ones the lab switch showed its NICs (Lab.lldp_neighbours). Exits 1
+on any mismatch.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import glob
+import json
 import os
 import sys
 
@@ -24,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lab.qemu import MACHINES_FILE, load_machines  # noqa: E402
+from lab.qemu import MACHINES_FILE, Lab, load_machines  # noqa: E402
 
 
 def gib_match(reported, gib):
@@ -65,11 +69,40 @@ def differences(node, machine):
     return problems
 
 
+def lldp_differences(spool, machines):
+    """{machine name: problems} between the reported LLDP neighbours and what the lab switch sent."""
+    lab = Lab(machines, lock=False)   # only for the names of the taps: nothing starts
+    reports = {}
+    for path in glob.glob(os.path.join(spool, '*.json')) + glob.glob(os.path.join(spool, 'done', '*.json')):
+        with open(path) as handle:
+            report = json.load(handle)
+        if report.get('kind') == 'discover':
+            reports[report['boot_mac']] = report
+    out = {}
+    for machine in machines:
+        report = reports.get(machine['nics'][0]['mac'])
+        if report is None:
+            out[machine['name']] = ['no discover report']
+            continue
+        mac_of = dict((nic['name'], nic['mac']) for nic in report['nics'])
+        seen = dict((mac_of.get(entry['interface']), dict((k, v) for k, v in entry.items() if k != 'interface'))
+                    for entry in report.get('lldp') or [])
+        want = lab.lldp_neighbours(machine['name'])
+        out[machine['name']] = ['%s: %s, expected %s' % (mac, seen.get(mac), want.get(mac))
+                                for mac in sorted(set(seen) | set(want)) if seen.get(mac) != want.get(mac)]
+        for entry in report.get('lldp') or []:
+            print('%-9s %-5s -> %s port %s (%s)' % (
+                machine['name'], entry['interface'], entry.get('system_name'), entry.get('port_id'),
+                entry.get('port_description')))
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('registry')
     parser.add_argument('--machines', default=MACHINES_FILE)
     parser.add_argument('--count', type=int, help='only the first N machines are in the lab')
+    parser.add_argument('--reports', help="the receiver's spool: check the LLDP neighbours of the discover reports")
     args = parser.parse_args(argv)
     with open(args.registry) as handle:
         nodes = (yaml.safe_load(handle) or {}).get('nodes') or {}
@@ -96,6 +129,14 @@ def main(argv=None):
         failed += bool(problems)
         print('%-9s -> %-15s %s' % (machine['name'], name or '-', 'MISMATCH: ' + '; '.join(problems) if problems else 'OK'))
     print('%d of %d lab machines match lab/machines.yml' % (len(machines) - failed, len(machines)))
+    if args.reports:
+        print('\nLLDP neighbours reported:')
+        lldp = lldp_differences(args.reports, machines)
+        bad = [name for name in sorted(lldp) if lldp[name]]
+        for name in bad:
+            print('%-9s LLDP MISMATCH: %s' % (name, '; '.join(lldp[name])))
+        print('%d of %d lab machines report the neighbours the lab switch sent' % (len(machines) - len(bad), len(machines)))
+        failed += len(bad)
     return 1 if failed else 0
 
 

@@ -3,8 +3,10 @@
 #
 # The kernel is Debian's linux-image-6.1.0-*-amd64, extracted from its .deb with dpkg-deb (never installed);
 # the initramfs holds busybox (from busybox-static's .deb), the kernel modules the lab machines and common
-# servers need (with their dependencies, in load order), /init and its DHCP hook. Both .debs are fetched
-# with `apt-get download` into OUT/cache once. The initramfs is reproducible: the same inputs give the same
+# servers need (with their dependencies, in load order), /init and its DHCP hook, and an LLDP listener:
+# lldpad + lldptool (Debian's lldpad, which needs only glibc, libconfig and libnl-3; lldpd would pull in
+# net-snmp, perl and ICU, ~40 MB) with exactly the shared libraries they load, taken from those packages'
+# .debs. All .debs are fetched with `apt-get download` into OUT/cache once. The initramfs is reproducible: the same inputs give the same
 # bytes, and an unchanged output file is left alone, so a second run changes nothing.
 #
 # Usage: lab/ramdisk/build.sh [OUT_DIR]
@@ -24,8 +26,9 @@ epoch=${SOURCE_DATE_EPOCH:-1700000000}
 started=$(date +%s.%N)
 
 # Storage and network drivers: virtio (the lab), e1000/e1000e and AHCI/PIIX (QEMU's emulated hardware),
-# NVMe and virtio-scsi; button and evdev so that an ACPI power button (a BMC's soft off) powers the ramdisk off.
-modules="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod ahci ata_piix e1000 e1000e nvme button evdev
+# NVMe and virtio-scsi; button and evdev so that an ACPI power button (a BMC's soft off) powers the ramdisk off;
+# af_packet for the LLDP listener's raw sockets.
+modules="virtio_pci virtio_net virtio_blk virtio_scsi sd_mod ahci ata_piix e1000 e1000e nvme button evdev af_packet
 ${RAMDISK_MODULES:-}"
 
 say() { echo "ramdisk: $*" >&2; }
@@ -63,6 +66,12 @@ fetch() {  # fetch PACKAGE: print the path of its .deb in the cache, downloading
 
 kernel_deb=$(fetch "$kernel_package")
 busybox_deb=$(fetch busybox-static)
+# The LLDP listener and the shared libraries it loads (checked below: nothing may come from the host).
+lldp_packages="lldpad libconfig9 libnl-3-200 libc6"
+declare -A lldp_deb=()
+for package in $lldp_packages; do
+  lldp_deb[$package]=$(fetch "$package")
+done
 # Old kernels' .debs and trees are not needed any more.
 find "$cache" -maxdepth 1 -name 'linux-image-*.deb' ! -name "$(basename "$kernel_deb")" -delete
 
@@ -78,6 +87,9 @@ extract() {  # extract DEB DIR: unpack once per .deb (a stamp names the .deb tha
 }
 extract "$kernel_deb" "$work/kernel"
 extract "$busybox_deb" "$work/busybox"
+for package in $lldp_packages; do
+  extract "${lldp_deb[$package]}" "$work/pkg/$package"
+done
 
 kver=$(find "$work/kernel/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | tail -n 1)
 [ -n "$kver" ] || die "no lib/modules/<version> in $kernel_deb"
@@ -123,6 +135,24 @@ for rel in "${order[@]}"; do
   install -D -m 0644 "$moddir/$rel" "$tree/lib/modules/$kver/$rel"
 done
 printf '%s\n' "${order[@]}" >"$tree/etc/iaas/modules"
+
+# LLDP listener: the binaries, then every library the loader resolves for them, searched only in the
+# extracted packages (a library resolved anywhere else is missing from the list above: fail).
+loader=$work/pkg/libc6/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+libpath=$(find "$work/pkg" -type d -path '*/lib/x86_64-linux-gnu' | sort | tr '\n' ':')
+mkdir -p "$tree/lib/x86_64-linux-gnu" "$tree/lib64" "$tree/var/lib/lldpad"
+ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$tree/lib64/ld-linux-x86-64.so.2"
+install -m 0755 "$loader" "$tree/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+for program in lldpad lldptool; do
+  install -m 0755 "$work/pkg/lldpad/usr/sbin/$program" "$tree/sbin/$program"
+  libs=$("$loader" --library-path "$libpath" --list "$tree/sbin/$program") || die "$program: $libs"
+  while read -r soname arrow path _; do
+    [ "$arrow" = "=>" ] || continue                      # linux-vdso: no file
+    case $soname in /*) continue ;; esac                  # the loader itself, installed above
+    case $path in "$work/pkg/"*) ;; *) die "$program needs $soname, found outside $lldp_packages: $path" ;; esac
+    install -m 0755 "$(realpath "$path")" "$tree/lib/x86_64-linux-gnu/$soname"
+  done <<<"$libs"
+done
 install -m 0755 "$here/init" "$tree/init"
 install -m 0755 "$here/udhcpc.script" "$tree/etc/udhcpc.script"
 # busybox acpid runs <confdir>/PWRF/00000080 when the power button is pressed.
@@ -133,6 +163,7 @@ chmod 0755 "$tree/etc/acpi/PWRF/00000080"
   echo "kernel_package=$kernel_package"
   echo "kernel=$kver"
   echo "busybox=$(basename "$busybox_deb" .deb)"
+  echo "lldpad=$(basename "${lldp_deb[lldpad]}" .deb)"
 } >"$tree/etc/iaas/build-info"
 # The kernel opens /dev/console before /init runs; without the node /init starts with no stdio.
 if [ "$(id -u)" -eq 0 ]; then
@@ -160,6 +191,7 @@ elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - 
   echo "kernel_package: $kernel_package"
   echo "kernel: $kver"
   echo "busybox: $(basename "$busybox_deb" .deb)"
+  echo "lldp: $(for package in $lldp_packages; do basename "${lldp_deb[$package]}" .deb; done | tr '\n' ' ')"
   echo "modules: $(printf '%s\n' "${order[@]}" | sed 's|.*/||; s|\.ko$||' | tr '\n' ' ')"
   (cd "$out" && sha256sum vmlinuz initramfs.cpio.gz | sed 's/^/sha256: /')
 } >"$out/build-info.tmp"

@@ -286,6 +286,12 @@ def validate(document):
         macs = [nic['mac'] for nic in report['nics']]
         if macs and report['boot_mac'] not in macs:
             raise InputError('boot_mac %s is not the MAC of any NIC in the report' % report['boot_mac'])
+        # A neighbour is seen through one of the machine's NICs, and a switch port has one neighbour per NIC.
+        names = [nic['name'] for nic in report['nics']]
+        for index, entry in enumerate(report['lldp']):
+            if entry['interface'] not in names:
+                raise InputError('lldp[%d].interface %s is not the name of any NIC in the report'
+                                 % (index, entry['interface']))
         return report
     if kind == 'deploy':
         return _check_deploy(document, '')

@@ -20,7 +20,6 @@ __metaclass__ = type
 import glob
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -32,7 +31,7 @@ if ROOT not in sys.path:
 
 from lab import wait_until  # noqa: E402
 from lab.marker_image import build as build_marker_image  # noqa: E402
-from lab.qemu import Lab, dnsmasq_conf, load_machines, netns_exists  # noqa: E402
+from lab.qemu import Lab, load_machines, netns_exists, render_boot_server  # noqa: E402
 
 from ansible_runner import run_module  # noqa: E402
 from test_qemu_lab import LAB_SKIP, RECEIVER, RECEIVER_PORT, STANDIN_RECEIVER, _ramdisk, _read_tail  # noqa: E402
@@ -60,23 +59,12 @@ def lab(tmp_path_factory):
 
 
 def _boot_server(lab, root):
-    """Boot-server root (http/, tftp/, dnsmasq/hosts, reports/) with the ramdisk and the daemons running."""
+    """The boot_server role's files (config-only mode) under root, the ramdisk, the daemons running."""
     kernel, initrd = _ramdisk()
-    http, tftp, spool = (os.path.join(root, d) for d in ('http', 'tftp', 'reports'))
-    for directory in (os.path.join(http, 'ipxe'), os.path.join(http, 'ramdisk'), os.path.join(http, 'images'),
-                      tftp, spool, os.path.join(root, 'dnsmasq')):
-        os.makedirs(directory)
+    conf = render_boot_server(root)
+    http, spool = os.path.join(root, 'http'), os.path.join(root, 'reports')
     os.symlink(kernel, os.path.join(http, 'ramdisk', 'vmlinuz'))
     os.symlink(initrd, os.path.join(http, 'ramdisk', 'initramfs.cpio.gz'))
-    for name in ('undionly.kpxe', 'snponly.efi'):
-        if os.path.exists('/usr/lib/ipxe/%s' % name):
-            shutil.copy('/usr/lib/ipxe/%s' % name, tftp)
-    hosts = os.path.join(root, 'dnsmasq', 'hosts')
-    with open(hosts, 'w'):
-        pass
-    conf = os.path.join(root, 'dnsmasq.conf')
-    with open(conf, 'w') as handle:
-        handle.write(dnsmasq_conf(tftp, hosts_file=hosts))
     receiver = RECEIVER
     if not os.path.exists(receiver):
         receiver = os.path.join(root, 'standin-receiver.py')

@@ -7,7 +7,8 @@ Runs the demo's QEMU part (lab/demo_qemu.sh): an empty registry, a BMC sweep of 
 lab's QMP-driven IPMI BMCs, pxe_config's discovery boot, a one-shot PXE power-on
 with bmc_power, the ramdisk's reports ingested by node_discovery with role rules.
 The script compares every node with the VM definitions in lab/machines.yml
-(MACs, PXE NIC, CPUs, memory, disk sizes and serials) and fails on any mismatch.
+(MACs, PXE NIC, CPUs, memory, disk sizes and serials) and every report's LLDP
+neighbours with what the lab switch sent, and fails on any mismatch.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,6 +32,8 @@ def test_empty_registry_to_manageable_nodes_matching_the_vms():
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
     assert '3 of 3 lab machines match lab/machines.yml' in output, output[-3000:]
+    assert '3 of 3 lab machines report the neighbours the lab switch sent' in output, output[-3000:]
+    assert '@state_manageable:' in output, output[-3000:]        # the inventory graph closes the demo
     with open(os.path.join(ROOT, '.build', 'demo', 'qemu-registry.yml')) as handle:
         nodes = yaml.safe_load(handle)['nodes']
     assert sorted(node['hardware']['serial'] for node in nodes.values()) == ['LAB-0001', 'LAB-0002', 'LAB-0003']

@@ -6,8 +6,11 @@
 Three machines of lab/machines.yml (two SeaBIOS, one OVMF) PXE-boot the ramdisk
 (lab/ramdisk/build.sh) in discover mode after an IPMI "boot pxe" + "power on" from
 pyghmi; their reports land in the receiver's spool and are compared with the machine
-definitions (not with anything the collection computes). Then ipmitool drives power
-and boot device of one VM, checked through QMP and the SeaBIOS debug log.
+definitions and with the LLDP neighbours the lab's switch (lab/lldp.py) showed each NIC
+(not with anything the collection computes). The boot server runs with the files the
+boot_server role renders in its config-only mode (lab.qemu.render_boot_server). Then
+ipmitool drives power and boot device of one VM, checked through QMP and the SeaBIOS
+debug log.
 
 Needs root (namespaces, taps, port 623), qemu-system-x86, dnsmasq, ipxe, ovmf and
 ipmitool. Takes /tmp/iaas-heavy.lock while the lab is up (a parent ``flock`` on it
@@ -17,6 +20,7 @@ layout checks. Addresses: netns iaas-labtest, BMCs on 127.88.1.0/24.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import copy
 import glob
 import json
 import os
@@ -26,13 +30,16 @@ import sys
 import time
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from lab import wait_until  # noqa: E402
-from lab.qemu import Lab, dnsmasq_conf, load_machines, netns_exists, netns_pids  # noqa: E402
+from lab.qemu import Lab, boot_server_vars, load_machines, netns_exists, netns_pids, render_boot_server  # noqa: E402
+
+from ansible_runner import ansible_env  # noqa: E402
 
 from pyghmi.ipmi import command as ipmi_command  # noqa: E402
 from pyghmi.ipmi.private import session as ipmi_session  # noqa: E402
@@ -56,10 +63,6 @@ elif MISSING:
 else:
     LAB_SKIP = None
 
-
-BOOT_IPXE = '''#!ipxe
-chain http://198.18.0.1/ipxe/${net0/mac:hexhyp}.ipxe || chain http://198.18.0.1/ipxe/discover.ipxe
-'''
 
 KERNEL_ARGS = ('initrd=initramfs.cpio.gz console=ttyS0 BOOTIF=01-${net0/mac:hexhyp} '
                'iaas.mode=discover iaas.report=http://198.18.0.1:%d/v1/reports' % RECEIVER_PORT)
@@ -163,6 +166,37 @@ def test_qemu_command_line():
         assert text.count('-qmp') == 3
 
 
+def test_boot_server_role_renders_the_lab_config_under_its_root(tmp_path):
+    """Config-only mode: every file the role writes lies under the boot-server root; nothing in /etc."""
+    root = str(tmp_path / 'root')
+    play = [{'hosts': 'localhost', 'connection': 'local', 'gather_facts': False,
+             'roles': [{'role': 'datacenter.iaas.boot_server', 'vars': boot_server_vars(root)}]}]
+    path = str(tmp_path / 'render.yml')
+    with open(path, 'w') as handle:
+        yaml.safe_dump(play, handle)
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,',
+                           path], env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    written = []
+    for task in json.loads(proc.stdout)['plays'][0]['tasks']:
+        result = task['hosts']['localhost']
+        for item in result.get('results') or [result]:
+            if item.get('skipped'):
+                continue
+            written += [item[key] for key in ('dest', 'path') if isinstance(item.get(key), str)]
+    assert written and all(p == root or p.startswith(root + '/') for p in written), written
+    with open(os.path.join(root, 'etc', 'dnsmasq.conf')) as handle:
+        conf = handle.read().splitlines()
+    # The speed settings of MACHINE.md come from the role's template.
+    for line in ('no-ping', 'enable-ra', 'dhcp-range=fd51:1a8:0:1::,ra-only,64', 'dhcp-option=tag:ipxe,encap:175,176,1b',
+                 'interface=br-prov', 'tftp-root=%s/tftp' % root, 'dhcp-hostsfile=%s/dnsmasq/hosts' % root):
+        assert line in conf, line
+    assert subprocess.run(['dnsmasq', '--test', '--conf-file=%s' % os.path.join(root, 'etc', 'dnsmasq.conf')],
+                          capture_output=True, check=False).returncode == 0
+    for name in ('undionly.kpxe', 'snponly.efi'):
+        assert os.path.getsize(os.path.join(root, 'tftp', name)) > 0
+
+
 # ---------------------------------------------------------------- layout (no boot)
 
 def test_layout_namespace_bridge_taps_and_paused_vms(lab):
@@ -208,22 +242,17 @@ def _ramdisk():
 
 
 def _boot_server(lab, tmp):
+    """The boot_server role's files (config-only mode) under tmp/root, the ramdisk, the daemons running."""
     kernel, initrd = _ramdisk()
-    http, tftp, spool = (os.path.join(tmp, d) for d in ('http', 'tftp', 'spool'))
-    for directory in (os.path.join(http, 'ipxe'), os.path.join(http, 'ramdisk'), tftp):
-        os.makedirs(directory)
+    root = os.path.join(tmp, 'root')
+    started = time.monotonic()
+    conf = render_boot_server(root)
+    print('boot_server role rendered in %.1f s' % (time.monotonic() - started))
+    http, spool = os.path.join(root, 'http'), os.path.join(root, 'reports')
     os.symlink(kernel, os.path.join(http, 'ramdisk', 'vmlinuz'))
     os.symlink(initrd, os.path.join(http, 'ramdisk', 'initramfs.cpio.gz'))
-    for name in ('undionly.kpxe', 'snponly.efi'):
-        if os.path.exists('/usr/lib/ipxe/%s' % name):
-            shutil.copy('/usr/lib/ipxe/%s' % name, tftp)
-    with open(os.path.join(http, 'ipxe', 'boot.ipxe'), 'w') as handle:
-        handle.write(BOOT_IPXE)
     with open(os.path.join(http, 'ipxe', 'discover.ipxe'), 'w') as handle:
         handle.write(DISCOVER_IPXE)
-    conf = os.path.join(tmp, 'dnsmasq.conf')
-    with open(conf, 'w') as handle:
-        handle.write(dnsmasq_conf(tftp))
     receiver = RECEIVER
     if not os.path.exists(receiver):
         receiver = os.path.join(tmp, 'standin-receiver.py')
@@ -240,8 +269,11 @@ def _gib_match(reported, gib):
     return any(abs(reported - value) <= max(0.06, value * 0.01) for value in (gib, gib * 1.073741824))
 
 
-def check_report(report, machine):
-    """Compare one hardware report with the machine definition it should describe."""
+def check_report(report, machine, neighbours=None):
+    """Compare one hardware report with the machine definition it should describe.
+
+    ``neighbours``: {NIC MAC: the LLDP neighbour the lab showed that NIC} (Lab.lldp_neighbours).
+    """
     macs = [nic['mac'] for nic in machine['nics']]
     assert report['kind'] == 'discover'
     assert report['boot_mac'].lower() == macs[0]
@@ -259,6 +291,10 @@ def check_report(report, machine):
     for disk, defined in zip(disks, machine['disks']):
         assert _gib_match(disk['size_gb'], defined['size_gb']), (disk, defined)
         assert disk['serial'] == defined['serial']
+    if neighbours is not None:
+        mac_of = dict((nic['name'], nic['mac'].lower()) for nic in report['nics'])
+        seen = dict((mac_of[entry.pop('interface')], entry) for entry in copy.deepcopy(report['lldp']))
+        assert seen == neighbours, (report['lldp'], neighbours)
 
 
 @pytest.mark.slow
@@ -303,7 +339,10 @@ def test_pxe_discovery_reports_match_the_vm_definitions(lab, tmp_path):
         print('  %s (%s, %d CPU): %.1f' % (name, machine['firmware'], machine['cpus'], arrived[name] - powered[name]))
     print('  whole lab: %.1f' % (max(arrived.values()) - min(powered.values())))
     for machine in lab.machines:
-        check_report(reports[machine['name']], machine)
+        check_report(reports[machine['name']], machine, lab.lldp_neighbours(machine['name']))
+        assert len(reports[machine['name']]['lldp']) == len(machine['nics'])
+        print('  %s LLDP: %s' % (machine['name'], ', '.join('%s -> %s port %s' % (
+            entry['interface'], entry['system_name'], entry['port_id']) for entry in reports[machine['name']]['lldp'])))
         # The firmware tried the network first (the disks are empty: falling through to PXE
         # after a disk attempt would also end in a report).
         if machine['firmware'] == 'bios':

@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Smoke boots of the ramdisk (lab/ramdisk) under QEMU, reporting to a real receiver.
 
-The VM's only network is QEMU's user-mode network with ``restrict=on``: it
+The VM's network is QEMU's user-mode network with ``restrict=on``: it
 reaches nothing but two forwarded addresses, 10.0.2.100:8088 (the receiver on
-127.0.0.1) and 10.0.2.101:80 (an image server on 127.0.0.1). The module
+127.0.0.1) and 10.0.2.101:80 (an image server on 127.0.0.1). The discover
+boot has a second NIC whose wire is a UDP socket of the test: a hostile LLDP
+neighbour sends frames on it. The module
 holds the machine-wide heavy-work flock (/tmp/iaas-heavy.lock) while it builds
 and boots (``-accel tcg``, about 10 s a boot), unless an ancestor process holds
 it already (``flock /tmp/iaas-heavy.lock pytest ...``).
@@ -22,7 +24,9 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -34,9 +38,14 @@ from test_receiver import Receiver
 from ansible_collections.datacenter.iaas.plugins.module_utils import registry as reg
 from ansible_collections.datacenter.iaas.plugins.module_utils import reports
 
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from lab import lldp  # noqa: E402
+
 BUILD = os.path.join(ROOT, '.build', 'ramdisk')
 LOCK = '/tmp/iaas-heavy.lock'
 MAC = '52:54:00:aa:bb:07'
+SECOND_MAC = '52:54:00:aa:bb:08'
 UUID = '8e3b1b2c-1234-4d2a-9b7e-0123456789ab'
 
 # `make deps` installs what these tests need: a missing tool is a failure here, never a skip.
@@ -112,8 +121,11 @@ def image_server(tmp_path):
     server.server_close()
 
 
-def boot(ramdisk, tmp_path, receiver_port, append, disks, image_port=None, memory=512):
-    """Boot the ramdisk once; return the console text. The VM powers itself off."""
+def boot(ramdisk, tmp_path, receiver_port, append, disks, image_port=None, memory=512, wire=None):
+    """Boot the ramdisk once; return the console text. The VM powers itself off.
+
+    ``wire``: (MAC, QEMU's UDP port, the test's UDP port) of a second NIC whose frames travel as UDP datagrams.
+    """
     forward = 'guestfwd=tcp:10.0.2.100:8088-cmd:%s nc 127.0.0.1 %d' % (ramdisk['busybox'], receiver_port)
     if image_port:
         forward += ',guestfwd=tcp:10.0.2.101:80-cmd:%s nc 127.0.0.1 %d' % (ramdisk['busybox'], image_port)
@@ -125,6 +137,10 @@ def boot(ramdisk, tmp_path, receiver_port, append, disks, image_port=None, memor
         '-netdev', 'user,id=n0,restrict=on,' + forward, '-device', 'virtio-net-pci,netdev=n0,mac=%s' % MAC,
         '-smbios', 'type=1,manufacturer=QEMU,product=LabPC,serial=LAB-0001', '-uuid', UUID,
     ]
+    if wire:
+        command += ['-netdev', 'dgram,id=n1,local.type=inet,local.host=127.0.0.1,local.port=%d,'
+                    'remote.type=inet,remote.host=127.0.0.1,remote.port=%d' % (wire[1], wire[2]),
+                    '-device', 'virtio-net-pci,netdev=n1,mac=%s,romfile=' % wire[0]]
     for index, (path, serial) in enumerate(disks):
         command += ['-drive', 'file=%s,format=raw,if=none,id=d%d' % (path, index),
                     '-device', 'virtio-blk-pci,drive=d%d,serial=%s' % (index, serial)]
@@ -148,10 +164,41 @@ def spooled(receiver):
     return [reports.read_spool_file(receiver.spool, name) for name in names]
 
 
-def test_discover_reports_the_machine_and_ingests(ramdisk, receiver, tmp_path):
+@pytest.fixture
+def hostile_neighbour():
+    """A second NIC's wire (UDP): an LLDP neighbour whose TLVs hold quotes, shell and template syntax, '..'."""
+    qemu_port, ours = free_udp_port(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ours.bind(('127.0.0.1', 0))
+    frame = lldp.frame('../../etc/passwd', 'a' * 255, system_name='sw"1\\$(reboot)`id`{{ x }}')
+    stop = threading.Event()
+
+    def send():
+        while not stop.wait(0.5):
+            ours.sendto(frame, ('127.0.0.1', qemu_port))
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    yield (SECOND_MAC, qemu_port, ours.getsockname()[1])
+    stop.set()
+    thread.join()
+    ours.close()
+
+
+def free_udp_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_discover_reports_the_machine_and_ingests(ramdisk, receiver, hostile_neighbour, tmp_path):
     disks = [(disk(tmp_path, 'a.img', 2 * 1024 ** 3), 'DISK-A'), (disk(tmp_path, 'b.img', 64 * 1024 ** 2), 'DISK-B')]
-    console = boot(ramdisk, tmp_path, receiver.port, 'iaas.mode=discover', disks)
+    # eth0 has link but no LLDP neighbour: the listener gives up after iaas.lldp_timeout.
+    console = boot(ramdisk, tmp_path, receiver.port, 'iaas.mode=discover iaas.lldp_timeout=4', disks,
+                   wire=hostile_neighbour)
     assert 'iaas: report accepted' in console
+    assert 'no neighbour on: eth0' in console, console[-3000:]
     report, = spooled(receiver)
     assert report == {
         'version': 1, 'kind': 'discover', 'boot_mac': MAC,
@@ -159,7 +206,11 @@ def test_discover_reports_the_machine_and_ingests(ramdisk, receiver, tmp_path):
         'cpus': 2, 'cpu_model': report['cpu_model'], 'memory_mb': 512,
         'disks': [{'name': 'vda', 'size_gb': 2, 'rotational': True, 'serial': 'DISK-A'},
                   {'name': 'vdb', 'size_gb': 0.06, 'rotational': True, 'serial': 'DISK-B'}],
-        'nics': [{'name': 'eth0', 'mac': MAC, 'link': True}], 'lldp': [],
+        'nics': [{'name': 'eth0', 'mac': MAC, 'link': True}, {'name': 'eth1', 'mac': SECOND_MAC, 'link': True}],
+        # What the neighbour sent, reduced to the schema's characters (others become _, dot runs one dot).
+        'lldp': [{'interface': 'eth1', 'chassis_id': 'sw_1__(reboot)_id___ x __',
+                  'system_name': 'sw_1__(reboot)_id___ x __', 'port_id': '././etc/passwd',
+                  'port_description': 'a' * 255}],
     }
     # And into the registry, the way node_discovery will do it.
     path = write_registry(tmp_path / 'registry.yml', {})
@@ -170,7 +221,8 @@ def test_discover_reports_the_machine_and_ingests(ramdisk, receiver, tmp_path):
     assert result['enrolled'] == ['node-lab-0001'] and not result['refused']
     node = reg.Registry(path).read()['nodes']['node-lab-0001']
     assert node['state'] == 'manageable' and node['provisioning'] == {'mac': MAC}
-    assert node['hardware']['nics'] == [{'name': 'eth0', 'mac': MAC, 'pxe': True}]
+    assert node['hardware']['nics'] == [{'name': 'eth0', 'mac': MAC, 'pxe': True},
+                                        {'name': 'eth1', 'mac': SECOND_MAC, 'pxe': False}]
 
 
 def test_deploy_writes_a_verified_image(ramdisk, receiver, image_server, tmp_path):

@@ -195,6 +195,12 @@ BAD = [
     (('lldp',), [{'interface': 'eth0', 'port_id': 'Ethernet1/1', 'vlan': 7}], "unknown key 'vlan'"),
     (('lldp',), [{'interface': 'eth0', 'port_id': 'x' * 256}], 'longer than 255'),
     (('lldp',), [{'port_id': 'Ethernet1/1'}], 'interface is missing'),
+    (('lldp',), [{'interface': 'eth9', 'port_id': 'Ethernet1/1'}], 'lldp[0].interface eth9 is not the name of any NIC'),
+    (('lldp',), [{'interface': 'eth0', 'chassis_id': 'sw"1'}], 'characters outside the allowed set'),
+    (('lldp',), [{'interface': 'eth0', 'system_name': 'sw1\nreboot'}], 'characters outside the allowed set'),
+    (('lldp',), [{'interface': 'eth0', 'port_description': '$(reboot)'}], 'characters outside the allowed set'),
+    (('lldp',), [{'interface': 'eth0', 'port_id': '../../etc/passwd'}], 'characters outside the allowed set or ".."'),
+    (('lldp',), [{'interface': '../eth0', 'port_id': 'Ethernet1/1'}], 'not an interface name'),
     (('reboot',), True, "unknown key 'reboot'"),
 ]
 
