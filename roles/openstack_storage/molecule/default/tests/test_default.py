@@ -10,7 +10,7 @@ import configparser
 
 import pytest
 
-LOOP_FILE = '/var/lib/cinder-lvm/cinder-volumes.img'
+LOOP_FILE = '/var/lib/cinder-lvm/iaas-sto-storage.img'
 VG = 'cinder-volumes'
 
 
