@@ -3,11 +3,13 @@
 # lab's service hosts, systemd containers under podman standing in for provisioned nodes (lab/cloud.sh),
 # found through the hardware inventory plugin (inventory/lab-cloud). Then an unchanged re-run, a scale-out
 # (a second compute node enrolled in the registry, the same steps again) and what users see.
-# Called by lab/demo.sh; removes the containers on exit unless IAAS_KEEP_CLOUD=1. Holds /tmp/iaas-heavy.lock.
+# Called by lab/demo.sh; removes the containers on exit unless IAAS_KEEP_CLOUD=1. Holds the machine's heavy-work
+# lock (IAAS_HEAVY_LOCK, default /tmp/iaas-heavy.lock) while it runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export IAAS_LAB_CLOUD_DIR="$root/.build/lab-cloud"
 export ANSIBLE_COLLECTIONS_PATH="$root/.build/collections"
+export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_LOCALHOST_WARNING=False
 export PYTHONPATH="$root"
 cd "$root"
@@ -16,7 +18,7 @@ log="$IAAS_LAB_CLOUD_DIR/logs"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-exec 9>/tmp/iaas-heavy.lock
+exec 9>"${IAAS_HEAVY_LOCK:-/tmp/iaas-heavy.lock}"
 flock 9
 
 cleanup() {
