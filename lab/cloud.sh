@@ -23,10 +23,16 @@ start_node() {
     return
   fi
   podman rm -f -t 10 "$name" >/dev/null 2>&1 || true
+  # A package cache per container: apt fails at once when another container holds a shared cache's lock
+  # (two compute nodes installing at the same time). Seeded from the cache of its kind of node.
+  if [ ! -d "/var/cache/iaas-apt/$name" ]; then
+    mkdir -p "/var/cache/iaas-apt/$name/partial"
+    cp -al "/var/cache/iaas-apt/$kind/." "/var/cache/iaas-apt/$name/" 2>/dev/null || true
+  fi
   # privileged: Neutron's bridges, vxlan and iptables, libvirt, loop devices and LVM need it.
   podman run -d --name "$name" --hostname "$name" --network "$network" --privileged \
     --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
-    -v "/var/cache/iaas-apt/$kind:/var/cache/apt/archives:rw" \
+    -v "/var/cache/iaas-apt/$name:/var/cache/apt/archives:rw" \
     "$image" /sbin/init >/dev/null
   echo "cloud: started container $name"
 }

@@ -48,6 +48,8 @@ play() {
 }
 
 step "Part 3: the cloud layers on systemd containers standing in for provisioned nodes"
+# Every demo starts from the seed registry (the last demo's scale-out enrolled lab-compute2).
+rm -f "$IAAS_LAB_CLOUD_DIR/registry.yml"
 bash lab/cloud.sh up
 mkdir -p "$log"
 ansible-inventory -i "$inventory" --graph
