@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 
+import openstack
 import pytest
 
 NETWORK = 'iaas-net-network'
@@ -37,7 +38,6 @@ def wait_for(what, predicate, timeout=180, step=5):
 
 @pytest.fixture(scope='module')
 def cloud():
-    openstack = pytest.importorskip('openstack')
     secrets = os.environ['IAAS_SECRETS_DIR']
     with open(os.path.join(secrets, 'keystone_admin')) as f:
         password = f.read().split()[0]
