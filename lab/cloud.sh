@@ -4,7 +4,7 @@
 # registry this script writes (.build/lab-cloud/registry.yml, from lab/cloud-registry.yml).
 # Usage:
 #   lab/cloud.sh up         podman set-up, base image, network, one container per registry node, registry copy,
-#                           the lab's image file for publish (idempotent: running containers are kept)
+#                           the lab's instance image for publish (idempotent: running containers are kept)
 #   lab/cloud.sh scale-out  enroll lab-compute2 in the registry (node module, up to active) and start its container
 #   lab/cloud.sh down       remove the containers, the network and the loop devices they attached
 # Heavy: callers hold /tmp/iaas-heavy.lock.
@@ -51,7 +51,7 @@ case ${1:-} in
     mkdir -p "$dir"
     podman network exists "$network" || podman network create "$network" >/dev/null
     [ -f "$dir/registry.yml" ] || install -m 0600 "$root/lab/cloud-registry.yml" "$dir/registry.yml"
-    [ -f "$dir/marker.img" ] || (cd "$root" && python3 -m lab.marker_image "$dir/marker.img" --token cloud >/dev/null)
+    bash "$root/lab/instance/build.sh" "$dir/instance"
     nodes | while read -r name role; do start_node "$name" "$role"; done
     ;;
   scale-out)

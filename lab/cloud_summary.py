@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the lab's cloud shows its users, through the clouds.yaml that the publish role wrote.
 
-CLI: ``python -m lab.cloud_summary CLOUDS_YAML [--cloud iaas]`` prints the endpoints, the hypervisors,
-the Neutron agents, the volume services and the published networks; exits non-zero when a service is
-down or an agent is dead.
+CLI: ``python -m lab.cloud_summary CLOUDS_YAML [--cloud iaas] [--expect-hypervisor HOST ...]`` prints the
+endpoints, the hypervisors, the Neutron agents, the volume services and the published networks; exits
+non-zero when a service is down, an agent is dead or an expected hypervisor is missing.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -17,7 +17,7 @@ import openstack.config
 import openstack.connection
 
 
-def summary(conn):
+def summary(conn, expect_hypervisors=()):
     """Lines describing the cloud, and the list of problems found."""
     lines, problems = [], []
     lines.append('endpoints (public):')
@@ -30,6 +30,8 @@ def summary(conn):
                                                hypervisor.hypervisor_type))
         if hypervisor.state != 'up':
             problems.append('hypervisor %s is %s' % (hypervisor.name, hypervisor.state))
+    names = [hypervisor.name.split('.')[0] for hypervisor in conn.compute.hypervisors()]
+    problems += ['hypervisor %s is not listed' % host for host in expect_hypervisors if host not in names]
     lines.append('compute and volume services:')
     services = [(s.binary, s.host, s.state) for s in conn.compute.services()]
     services += [(s.binary, s.host, s.state) for s in conn.block_storage.services()]
@@ -58,10 +60,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('clouds_yaml')
     parser.add_argument('--cloud', default='iaas')
+    parser.add_argument('--expect-hypervisor', action='append', default=[], metavar='HOST',
+                        help='fail unless nova lists this compute host (repeatable)')
     args = parser.parse_args()
     region = openstack.config.OpenStackConfig(config_files=[args.clouds_yaml]).get_one(cloud=args.cloud)
     conn = openstack.connection.Connection(config=region)
-    lines, problems = summary(conn)
+    lines, problems = summary(conn, args.expect_hypervisor)
     print('\n'.join(lines))
     for problem in problems:
         print('!! %s' % problem, file=sys.stderr)

@@ -2,7 +2,8 @@
 # The demo's third part: steps 4-7 of playbooks/site.yml (hypervisor, controller, services, publish) on the
 # lab's service hosts, systemd containers under podman standing in for provisioned nodes (lab/cloud.sh),
 # found through the hardware inventory plugin (inventory/lab-cloud). Then an unchanged re-run, a scale-out
-# (a second compute node enrolled in the registry, the same steps again) and what users see.
+# (a second compute node enrolled in the registry, the same steps again), what users see, and an instance
+# reached through its floating IP.
 # Called by lab/demo.sh; removes the containers on exit unless IAAS_KEEP_CLOUD=1. Holds the machine's heavy-work
 # lock (IAAS_HEAVY_LOCK, default /tmp/iaas-heavy.lock) while it runs.
 set -euo pipefail
@@ -77,6 +78,9 @@ for host in lab-compute1 lab-network lab-storage; do
 done
 
 step "What users see (clouds.yaml by the publish role)"
-python -m lab.cloud_summary "$IAAS_LAB_CLOUD_DIR/clouds.yaml"
+python -m lab.cloud_summary "$IAAS_LAB_CLOUD_DIR/clouds.yaml" --expect-hypervisor lab-compute1 \
+  --expect-hypervisor lab-compute2
+step "A user's instance: booted from the published image, reached through its floating IP from the provider network"
+python -m lab.cloud_instance "$IAAS_LAB_CLOUD_DIR/clouds.yaml" --via lab-network
 step "Memory of the service hosts"
 podman stats --no-stream --format '{{.Name}} {{.MemUsage}}' | grep '^lab-' | sort

@@ -63,8 +63,9 @@ fi
 # Package caches for the scenarios' containers (mounted at /var/cache/apt/archives), one per kind of
 # node: the OpenStack packages are downloaded once per machine, not once per container and run. One per
 # kind, not one for all, because apt fails at once when another container holds the cache's lock, and the
-# nodes of one cloud install their packages at the same time.
-for kind in controller network compute storage hypervisor boot; do
+# nodes of one cloud install their packages at the same time. Every scenario mounts the cache of its
+# node's kind (the hypervisor scenarios: compute), so the per-role scenarios reuse what the cloud fetched.
+for kind in controller network compute storage; do
   mkdir -p "/var/cache/iaas-apt/$kind/partial"
 done
 

@@ -14,13 +14,16 @@
 #   KERNEL_PACKAGE    kernel package to use (default: what linux-image-amd64 depends on, e.g. linux-image-6.1.0-56-amd64)
 #   RAMDISK_MODULES   extra module names to include, space-separated (e.g. "igb ixgbe bnxt_en")
 #   SOURCE_DATE_EPOCH timestamp of every file in the initramfs (default 1700000000)
+#   RAMDISK_INIT      the /init to install (default: lab/ramdisk/init; lab/instance/build.sh gives its own)
+#   RAMDISK_CACHE     where the .debs are kept (default: OUT/cache)
 # Needs: apt-get, dpkg-deb, cpio, gzip, modinfo (kmod). `apt-get update` must have run once.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=$(realpath -m "${1:-$root/.build/ramdisk}")
-cache=$out/cache
+cache=$(realpath -m "${RAMDISK_CACHE:-$out/cache}")
+init=$(realpath "${RAMDISK_INIT:-$here/init}")
 work=$out/work
 epoch=${SOURCE_DATE_EPOCH:-1700000000}
 started=$(date +%s.%N)
@@ -153,7 +156,7 @@ for program in lldpad lldptool; do
     install -m 0755 "$(realpath "$path")" "$tree/lib/x86_64-linux-gnu/$soname"
   done <<<"$libs"
 done
-install -m 0755 "$here/init" "$tree/init"
+install -m 0755 "$init" "$tree/init"
 install -m 0755 "$here/udhcpc.script" "$tree/etc/udhcpc.script"
 # busybox acpid runs <confdir>/PWRF/00000080 when the power button is pressed.
 printf '#!/bin/sh\necho "iaas: power button: powering off" >/dev/console\nsync\npoweroff -f\n' \

@@ -6,44 +6,18 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-import os
-import subprocess
-import time
-
-import openstack
 import pytest
+from openstack_checks import admin_connection, container_address, wait_for
 
 COMPUTE = 'iaas-cmp-compute'
 CONTROLLER = 'iaas-cmp-controller'
 
 
-def container_address(name):
-    out = subprocess.run(['podman', 'inspect', name], check=True, capture_output=True, text=True).stdout
-    networks = json.loads(out)[0]['NetworkSettings']['Networks']
-    return next(iter(networks.values()))['IPAddress']
-
-
-def wait_for(what, predicate, timeout=180, step=5):
-    """Poll until predicate() returns something truthy; services report in on their own schedule."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            assert value, 'timed out waiting for %s' % what
-            return value
-        time.sleep(step)
-
-
 @pytest.fixture(scope='module')
 def cloud():
-    secrets = os.environ['IAAS_SECRETS_DIR']
-    with open(os.path.join(secrets, 'keystone_admin')) as f:
-        password = f.read().split()[0]
-    return openstack.connect(
-        auth_url='http://%s:5000/v3' % container_address(CONTROLLER), username='admin', password=password,
-        project_name='admin', user_domain_name='Default', project_domain_name='Default',
-        region_name='RegionOne', api_timeout=30)
+    conn = admin_connection(CONTROLLER)
+    yield conn
+    conn.close()
 
 
 @pytest.mark.parametrize('unit', ['libvirtd.service', 'nova-compute.service', 'neutron-linuxbridge-agent.service'])

@@ -7,12 +7,11 @@ through its APIs (openstacksdk, as a user or another role would reach it)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
-import subprocess
 import urllib.request
 
 import pytest
+from openstack_checks import admin_connection, admin_password, container_address, secrets_dir
 
 CONTAINER = 'iaas-ctl-controller'
 NETWORK = 'iaas-ctl-net'
@@ -33,24 +32,12 @@ PORTS = {
 @pytest.fixture(scope='module')
 def address():
     """The container's address on the scenario's network, as the host sees it."""
-    out = subprocess.run(['podman', 'inspect', CONTAINER], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)[0]['NetworkSettings']['Networks'][NETWORK]['IPAddress']
+    return container_address(CONTAINER, NETWORK)
 
 
 @pytest.fixture(scope='module')
-def admin_password():
-    path = os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'secrets', 'keystone_admin')
-    with open(path) as f:
-        return f.read().split()[0]
-
-
-@pytest.fixture(scope='module')
-def cloud(address, admin_password):
-    import openstack
-    conn = openstack.connect(
-        auth_url='http://%s:5000/v3' % address, username='admin', password=admin_password,
-        project_name='admin', user_domain_name='Default', project_domain_name='Default',
-        region_name='RegionOne', interface='public', api_timeout=60)
+def cloud():
+    conn = admin_connection(CONTAINER, NETWORK)
     yield conn
     conn.close()
 
@@ -78,11 +65,10 @@ def test_listening(host, address, port):
         assert any(host.socket('tcp://%s:%d' % (a, port)).is_listening for a in ('0.0.0.0', '::', address))
 
 
-def test_secrets_private(admin_password):
-    secrets = os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'secrets')
-    assert len(admin_password) == 32
-    for name in os.listdir(secrets):
-        assert os.stat(os.path.join(secrets, name)).st_mode & 0o077 == 0, name
+def test_secrets_private():
+    assert len(admin_password()) == 32
+    for name in os.listdir(secrets_dir()):
+        assert os.stat(os.path.join(secrets_dir(), name)).st_mode & 0o077 == 0, name
 
 
 def test_no_policy_rc_left(host):

@@ -6,32 +6,17 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-import os
-import subprocess
 import time
 
-import openstack
 import pytest
+from openstack_checks import admin_connection
 
 VG = 'cinder-volumes'
 
 
-def _controller_address():
-    out = subprocess.check_output(['podman', 'inspect', 'iaas-sto-controller'])
-    networks = json.loads(out)[0]['NetworkSettings']['Networks']
-    return networks['iaas-sto-cloud']['IPAddress']
-
-
 @pytest.fixture(scope='module')
 def cloud():
-    secrets = os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'secrets')
-    with open(os.path.join(secrets, 'keystone_admin')) as f:
-        password = f.read().split()[0]
-    conn = openstack.connect(
-        auth_url='http://%s:5000/v3' % _controller_address(), username='admin', password=password,
-        project_name='admin', user_domain_name='Default', project_domain_name='Default',
-        region_name='RegionOne', identity_api_version='3')
+    conn = admin_connection('iaas-sto-controller', 'iaas-sto-cloud')
     yield conn
     conn.close()
 
