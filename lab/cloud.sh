@@ -55,6 +55,8 @@ case ${1:-} in
     nodes | while read -r name role; do start_node "$name" "$role"; done
     ;;
   scale-out)
+    # The node module runs on the control node itself: no inventory is needed, so do not warn about one.
+    export ANSIBLE_INVENTORY_UNPARSED_WARNING=False ANSIBLE_LOCALHOST_WARNING=False
     ansible localhost -m datacenter.iaas.node -a "registry=$dir/registry.yml name=lab-compute2 role=compute" >/dev/null
     for action in manage provide deploy activate; do
       ansible localhost -m datacenter.iaas.node -a "registry=$dir/registry.yml name=lab-compute2 action=$action" >/dev/null

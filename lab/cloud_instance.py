@@ -19,6 +19,10 @@ import subprocess
 import sys
 import time
 
+import openstack.config
+import openstack.connection
+import openstack.exceptions
+
 CONSOLE_PREFIX = 'IAAS-INSTANCE '
 REACH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'reach.py')
 
@@ -70,7 +74,11 @@ def boot_and_reach(conn, via, image='lab-instance', flavor='m1.nano', network='p
                                         flavor_id=conn.compute.find_flavor(flavor, ignore_missing=False).id,
                                         networks=[{'uuid': conn.network.find_network(network, ignore_missing=False).id}])
     try:
-        server = conn.compute.wait_for_server(server, status='ACTIVE', failures=['ERROR'], wait=boot_timeout)
+        try:
+            server = conn.compute.wait_for_server(server, status='ACTIVE', failures=['ERROR'], wait=boot_timeout)
+        except openstack.exceptions.SDKException as exc:
+            fault = (conn.compute.get_server(server.id).fault or {}).get('message', 'no fault recorded')
+            raise Unreachable('the instance did not become ACTIVE: %s (%s)' % (exc, fault))
         mark('active')
         result.update(id=server.id, host=server.hypervisor_hostname, fixed_ip=server.addresses[network][0]['addr'])
         deadline = time.monotonic() + 180
@@ -80,6 +88,14 @@ def boot_and_reach(conn, via, image='lab-instance', flavor='m1.nano', network='p
             time.sleep(2)
             result['console'] = console_line(conn, server)
         mark('console')
+        # Console logs come from the compute node by an RPC call through nova-api: each of a few calls must
+        # answer at once, on whichever API worker takes it.
+        calls = []
+        for _ in range(4):
+            called = time.monotonic()
+            console_line(conn, server)
+            calls.append(time.monotonic() - called)
+        result['seconds']['slowest_console_call'] = round(max(calls), 2)
         expected = '%sip=%s uuid=%s' % (CONSOLE_PREFIX, result['fixed_ip'], server.id)
         if result['console'] != expected:
             raise Unreachable('the instance reported %r, expected %r (DHCP or metadata failed)'
@@ -106,8 +122,6 @@ def main():
     parser.add_argument('--cloud', default='iaas')
     parser.add_argument('--via', required=True, help='the podman container to reach the floating IP from')
     args = parser.parse_args()
-    import openstack.config
-    import openstack.connection
     region = openstack.config.OpenStackConfig(config_files=[args.clouds_yaml]).get_one(cloud=args.cloud)
     conn = openstack.connection.Connection(config=region)
     try:

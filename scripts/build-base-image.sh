@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the systemd base image the Molecule scenarios and the lab's service hosts run on,
 # localhost/debian-systemd:bookworm, from Debian's archive with debootstrap (no container registry is
-# reachable here). Skips the build when the image already exists; FORCE=1 rebuilds it.
+# reachable here). Skips the build when the image already exists in this script's recipe version (label
+# iaas.recipe; bump RECIPE when the recipe changes, so older images are rebuilt); FORCE=1 rebuilds it.
 # Run scripts/podman-setup.sh first. Heavy: callers wrap it in `flock /tmp/iaas-heavy.lock`.
 # Usage: scripts/build-base-image.sh [IMAGE]
 #   DEBIAN_MIRROR  the mirror debootstrap uses (default: the first one in /etc/apt, else deb.debian.org)
@@ -9,10 +10,12 @@ set -euo pipefail
 
 image=${1:-localhost/debian-systemd:bookworm}
 suite=bookworm
+RECIPE=2  # 2: the apt lists folder dated back (see below)
 
 old=''
 if podman image exists "$image"; then
-  if [ "${FORCE:-0}" != 1 ]; then
+  built=$(podman image inspect --format '{{index .Config.Labels "iaas.recipe"}}' "$image" 2>/dev/null || true)
+  if [ "${FORCE:-0}" != 1 ] && [ "$built" = "$RECIPE" ]; then
     echo "build-base-image: $image exists (FORCE=1 to rebuild)"
     exit 0
   fi
@@ -66,12 +69,17 @@ rm -f "$rootfs"/etc/systemd/system/getty.target.wants/* \
       "$rootfs"/lib/systemd/system/multi-user.target.wants/getty.target
 : >"$rootfs/etc/machine-id"
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
+# Emptying the lists made their folder new, and Ansible's apt module takes that folder's mtime for the time
+# of the last `apt-get update`: `cache_valid_time` would then skip the update for an hour after the build
+# and find no packages. Date it back, so the first apt task of a role updates.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 echo localhost >"$rootfs/etc/hostname"
 
 tar --numeric-owner -C "$rootfs" -c . | podman import --quiet \
   --change 'CMD ["/sbin/init"]' \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change 'ENV container=podman' \
+  --change "LABEL iaas.recipe=$RECIPE" \
   - "$image" >/dev/null
 
 if [ -n "$old" ]; then

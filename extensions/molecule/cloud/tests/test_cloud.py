@@ -93,6 +93,7 @@ def test_instance_reached_through_its_floating_ip(cloud):
     print(result)
     assert result['host'].startswith('iaas-cloud-compute')
     assert result['reach']['ping_ms'] is not None and result['reach']['http_status'] == 200
+    assert result['seconds']['slowest_console_call'] < 10
 
 
 def test_clouds_yaml_for_users():

@@ -82,8 +82,15 @@ def test_config_files_not_world_readable(host):
 
 
 def test_uwsgi_sized_down(host):
-    ini = host.file('/etc/keystone/keystone-uwsgi.ini').content_string
-    assert 'processes = 2' in ini.splitlines()
+    lines = host.file('/etc/keystone/keystone-uwsgi.ini').content_string.splitlines()
+    assert 'processes = 2' in lines and 'threads = 2' in lines
+
+
+@pytest.mark.parametrize('ini', ['/etc/nova/nova-api-uwsgi.ini', '/etc/nova/nova-api-metadata-uwsgi.ini',
+                                 '/etc/neutron/neutron-api-uwsgi.ini', '/etc/cinder/cinder-api-uwsgi.ini'])
+def test_rpc_calling_apis_one_thread_per_process(host, ini):
+    lines = host.file(ini).content_string.splitlines()
+    assert 'processes = 2' in lines and 'threads = 1' in lines
 
 
 def test_token(cloud):
