@@ -91,7 +91,7 @@ def boot_and_reach(conn, via, image='lab-instance', flavor='m1.nano', network='p
         # Console logs come from the compute node by an RPC call through nova-api: each of a few calls must
         # answer at once, on whichever API worker takes it.
         calls = []
-        for _ in range(4):
+        while len(calls) < 4:
             called = time.monotonic()
             console_line(conn, server)
             calls.append(time.monotonic() - called)
