@@ -78,16 +78,31 @@ def test_no_controller_refused(tmp_path):
     assert any('no controller address' in msg for msg in msgs), msgs
 
 
+def run_publish_step(tmp_path, tags):
+    """Run playbooks/publish.yml on an inventory without a controller; the finished process."""
+    return subprocess.run(
+        [os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'), '-i', 'localhost,',
+         os.path.join(ROOT, 'playbooks', 'publish.yml'), '--tags', tags,
+         '-e', 'openstack_secrets_dir=%s' % (tmp_path / 'secrets')],
+        env=ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'default'}), capture_output=True, text=True,
+        timeout=300, check=False)
+
+
 def test_publish_step_quiet_under_other_tags(tmp_path):
     """make demo's first part runs site.yml with --tags discover,assign,provision on an inventory without a
     controller: the publish step's argument check is always tagged and must pass there, and nothing else
     of the step may run."""
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(os.sys.executable), 'ansible-playbook'), '-i', 'localhost,',
-         os.path.join(ROOT, 'playbooks', 'publish.yml'), '--tags', 'discover,assign,provision',
-         '-e', 'openstack_secrets_dir=%s' % (tmp_path / 'secrets')],
-        env=ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'default'}), capture_output=True, text=True,
-        timeout=300, check=False)
+    proc = run_publish_step(tmp_path, 'discover,assign,provision')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'failed=0' in proc.stdout and 'changed=0' in proc.stdout, proc.stdout[-3000:]
+    assert not (tmp_path / 'secrets').exists()
+
+
+def test_publish_step_without_a_controller_refused(tmp_path):
+    """The step itself, with no controller to learn the address of: the preflight's refusal, not a
+    template error from the fact gathering before it, and nothing written."""
+    proc = run_publish_step(tmp_path, 'publish')
+    assert proc.returncode != 0
+    assert 'no controller address' in proc.stdout, proc.stdout[-3000:]
+    assert 'No first item' not in proc.stdout + proc.stderr
     assert not (tmp_path / 'secrets').exists()
