@@ -112,7 +112,7 @@ clean:
 # Per-role scenarios, ROLE:SCENARIO, each run from its role's folder. The OpenStack roles' own scenarios
 # (fast feedback while working on one role) are in MOLECULE_ROLE_SCENARIOS; the cloud scenario covers them
 # all together in `make test-cloud`.
-MOLECULE_SCENARIOS ?= boot_server:default boot_server:rogue hypervisor:default hypervisor:xen \
+MOLECULE_SCENARIOS ?= boot_server:default boot_server:rogue hypervisor:default hypervisor:xen openstack_netfilter:default \
 	openstack_network:openvswitch openstack_compute:xen
 MOLECULE_ROLE_SCENARIOS ?= openstack_controller:default openstack_network:default openstack_compute:default \
 	openstack_storage:default openstack_storage:cloud publish:default

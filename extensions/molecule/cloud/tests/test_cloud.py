@@ -7,25 +7,11 @@ import os
 import urllib.request
 
 import openstack
-import pytest
-from openstack_checks import admin_connection, container_address, podman_exec, wait_for
+from openstack_checks import podman_exec, wait_for
 
 from lab import cloud_instance
 
-NETWORK = 'iaas-cloud-net'
 FLOATING_IP = '203.0.113.100'
-
-
-@pytest.fixture(scope='module')
-def controller():
-    return container_address('iaas-cloud-controller', NETWORK)
-
-
-@pytest.fixture(scope='module')
-def cloud():
-    conn = admin_connection('iaas-cloud-controller', NETWORK)
-    yield conn
-    conn.close()
 
 
 def test_token_from_keystone(cloud):

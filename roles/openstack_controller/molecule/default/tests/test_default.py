@@ -93,6 +93,15 @@ def test_rpc_calling_apis_one_thread_per_process(host, ini):
     assert 'processes = 2' in lines and 'threads = 1' in lines
 
 
+@pytest.mark.parametrize('ini', ['/etc/keystone/keystone-uwsgi.ini', '/etc/placement/placement-api-uwsgi.ini',
+                                 '/etc/nova/nova-api-uwsgi.ini', '/etc/nova/nova-api-metadata-uwsgi.ini',
+                                 '/etc/neutron/neutron-api-uwsgi.ini', '/etc/cinder/cinder-api-uwsgi.ini'])
+def test_uwsgi_apis_say_they_close_the_connection(host, ini):
+    # uwsgi's http-socket ends every connection after its response; without the header a client reuses it
+    # after a 204 and its next request is reset.
+    assert 'add-header = Connection: close' in host.file(ini).content_string.splitlines()
+
+
 def test_token(cloud):
     assert cloud.auth_token
 
