@@ -32,7 +32,8 @@ def validate_hostname(value, node=None):
         text = validate_host(value)
     except InputError:
         text = None
-    if text is not None and not is_ip(text):
+    # validate_host gives an IP address back as it is; a name has no ':' and no all-digit last label.
+    if text is not None and ':' not in text and not text.rsplit('.', 1)[-1].isdigit():
         return text
     raise InputError('%r is not a valid host name: DNS labels of 1-63 letters, digits and "-" (not at either '
                      'end), separated by "."' % (value,), node=node)

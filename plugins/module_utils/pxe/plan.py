@@ -97,13 +97,12 @@ def _holders(settings, lines, nodes, registry_data):
 
 def _stale_paths(node, files, previous):
     """Files a node may have had (other boot modes, an old host name) that it no longer gets."""
-    hostnames = set([node.hostname] + ([previous.hostname] if previous and previous.hostname else []))
-    candidates = list(boot_paths(node.mac).values())
-    for hostname in hostnames:
+    candidates = list(boot_paths(node.mac).values()) + install_paths(node.hostname)
+    if previous and previous.hostname and previous.hostname != node.hostname:
         try:
-            candidates += install_paths(validate_hostname(hostname))
+            candidates += install_paths(validate_hostname(previous.hostname))
         except InputError:
-            continue  # a hand-written line with an odd name: it never had our files
+            pass  # a hand-written line with an odd name: it never had our files
     return [path for path in candidates if path not in files]
 
 
