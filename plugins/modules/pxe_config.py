@@ -13,7 +13,9 @@ version_added: 0.1.0
 description:
   - For each node (given in O(nodes), or taken from the hardware O(registry)) writes, under the boot server
     root O(root), the files that decide how the machine with that MAC address boots, and its line in the
-    dnsmasq C(dhcp-hostsfile) O(hosts_file) (C(aa:bb:cc:dd:ee:ff,set:<mode>,<ip>,<hostname>)).
+    dnsmasq C(dhcp-hostsfile) O(hosts_file) (C(aa:bb:cc:dd:ee:ff,<ip>,<hostname>), without a C(set:) tag, which
+    crashes dnsmasq 2.90 when it rereads the file). Other lines of that file are kept as they are.
+  - A node with O(nodes[].state=absent) (or O(state=absent)) loses its files and its hosts line instead.
   - Per node, keyed by MAC, an iPXE script C(http/ipxe/aa-bb-cc-dd-ee-ff.ipxe), a PXELINUX configuration
     C(tftp/pxelinux.cfg/01-aa-bb-cc-dd-ee-ff) (BIOS; kernel and initrd over HTTP, so serve C(lpxelinux.0)) and a
     GRUB configuration C(tftp/grub/grub.cfg-01-aa-bb-cc-dd-ee-ff) (UEFI). A node with O(nodes[].boot_mode=bios)
@@ -29,11 +31,16 @@ description:
   - "IPv4 addresses come from O(pool). A node's O(nodes[].ip) must lie in the pool. A node without one keeps the
     address it already has (registry C(provisioning.ip), then its line in the hosts file) while that address is
     still in the pool and free; otherwise it gets the lowest free address. The network and broadcast addresses,
-    O(gateway), O(reserved) addresses and addresses the hosts file or the registry gives to other machines are
-    never handed out."
+    O(gateway), the boot server's own address (when O(server) names it by IP address), O(reserved) addresses and
+    addresses the hosts file or the registry gives to other machines are never handed out."
+  - "dnsmasq answers only on the boot server's network, so O(pool), O(gateway), O(reserved) and the address of
+    O(server) must lie in it: that network is O(network) when given, else the CIDR of O(pool) that holds the
+    address of O(server). A pool of ranges only without O(network), and a O(server) given by name with several
+    pool CIDRs, cannot be checked."
   - Everything is validated, and every file rendered, before anything is written; one bad node (invalid MAC or
     host name, address outside the pool, duplicate MAC, host name or address, a path that would leave the TFTP or
-    HTTP root) fails the task and nothing is written.
+    HTTP root) fails the task and nothing is written. So does a directory where files would be written or
+    removed that the task may not write in, in check mode too.
   - Only files whose content differs are written, each to a temporary file in its directory renamed over the old
     one (mode 0644); boot files first, the hosts file last. Nodes not named in the task keep their files and lines.
   - dnsmasq rereads the hosts file on SIGHUP; notify a handler when RV(hosts_changed) is true.
@@ -51,7 +58,9 @@ options:
   server:
     description:
       - How machines reach the boot server's HTTP root, an IP address, host name or http(s) URL
-        (V(198.18.0.1), V(http://198.18.0.1:8080)). All boot scripts fetch from it.
+        (V(198.18.0.1), V(http://198.18.0.1:8080)). All boot scripts fetch from it. Given as an IPv4 address
+        (alone or in the URL), it is never handed to a node and must lie in the boot server's network (see
+        O(pool)).
     type: str
     required: true
   nodes:
@@ -74,10 +83,14 @@ options:
       hostname:
         description: Host name (one or more DNS labels). Defaults to O(nodes[].name).
         type: str
-      mode:
-        description: How it boots; defaults to O(mode). See O(mode).
+      state:
+        description: V(present) writes its files and hosts line, V(absent) removes them; defaults to O(state).
         type: str
-        choices: [discover, deploy, install, local, absent]
+        choices: [present, absent]
+      mode:
+        description: How it boots when present; defaults to O(mode). See O(mode).
+        type: str
+        choices: [discover, deploy, install, local]
       boot_mode:
         description: Firmware mode; V(bios) writes only the PXELINUX file, V(uefi) only the GRUB file.
         type: str
@@ -120,32 +133,43 @@ options:
   update_registry:
     description:
       - With O(registry), record each node's address and host name in its C(provisioning) section (under the
-        registry lock, atomically). Nodes in mode V(absent) keep theirs.
+        registry lock, atomically). Absent nodes keep theirs.
     type: bool
     default: false
+  state:
+    description:
+      - State of nodes that do not say. V(present) writes each node's boot files and hosts line, V(absent) removes
+        them (the shared files for unknown machines stay).
+    type: str
+    choices: [present, absent]
+    default: present
   mode:
     description:
-      - Boot mode of nodes that do not say. V(discover) boots the discovery ramdisk, which reports the hardware.
-        V(deploy) boots the deploy ramdisk, which writes the node's image to its disk. V(install) boots the
-        Debian or Ubuntu installer with answers rendered from the O(templates). V(local) boots from the local
-        disk. V(absent) removes the node's files and its hosts line.
+      - Boot mode of present nodes that do not say. V(discover) boots the discovery ramdisk, which reports the
+        hardware. V(deploy) boots the deploy ramdisk, which writes the node's image to its disk. V(install) boots
+        the Debian or Ubuntu installer with answers rendered from the O(templates). V(local) boots from the local
+        disk.
     type: str
-    choices: [discover, deploy, install, local, absent]
+    choices: [discover, deploy, install, local]
     default: discover
   pool:
     description:
       - IPv4 addresses to hand out, CIDRs (whose network and broadcast addresses are left out) or ranges
-        (V(198.18.0.10-198.18.0.250)). Required unless every node has an O(nodes[].ip) or is V(absent).
+        (V(198.18.0.10-198.18.0.250)). Required unless every node has an O(nodes[].ip) or is absent.
+      - It must lie in the boot server's network (see the description).
     type: list
     elements: str
   network:
-    description: The subnet (CIDR) the pool lies in, when the pool is a range; its network and broadcast addresses are left out.
+    description:
+      - The boot server's subnet (CIDR) the pool lies in, when the pool is a range or part of a larger subnet; its
+        network and broadcast addresses are left out. O(pool), O(gateway), O(reserved) and the address of
+        O(server) must lie in it.
     type: str
   gateway:
-    description: The subnet's router; never handed out.
+    description: The subnet's router, an IPv4 address in the boot server's network; never handed out.
     type: str
   reserved:
-    description: Addresses, ranges or CIDRs inside the pool never to hand out.
+    description: IPv4 addresses, ranges or CIDRs of the pool never to hand out; they must lie in the boot server's network.
     type: list
     elements: str
     default: []
@@ -181,7 +205,8 @@ options:
     type: dict
   report_url:
     description:
-      - Where the ramdisk posts its reports (C(iaas.report)). Defaults to C(http://<server host>:8088/v1/reports).
+      - Where the ramdisk posts its reports (C(iaas.report)), an http(s) URL (port 1-65535). Defaults to
+        C(http://<server host>:8088/v1/reports).
     type: str
   kernel_args:
     description: Extra kernel arguments for every boot (V(console=ttyS0,115200n8)); no quotes, C($), C(;) or C(#).
@@ -289,7 +314,15 @@ EXAMPLES = r'''
     root: /srv/iaas
     server: 198.18.0.1
     nodes:
-      - {name: rack1-u07, mac: "52:54:00:aa:bb:07", mode: absent}
+      - {name: rack1-u07, mac: "52:54:00:aa:bb:07", state: absent}
+
+- name: Remove the boot files of every retired node of the registry
+  datacenter.iaas.pxe_config:
+    root: /srv/iaas
+    server: 198.18.0.1
+    registry: /srv/datacenter/registry.yml
+    states: [retired]
+    state: absent
 '''
 
 RETURN = r'''
@@ -306,13 +339,16 @@ nodes:
       description: Its MAC address, lower-case and colon-separated.
       type: str
     ip:
-      description: Its IPv4 address; V(null) for V(absent).
+      description: Its IPv4 address; V(null) for an absent node.
       type: str
     hostname:
       description: Its host name.
       type: str
+    state:
+      description: V(present) or V(absent).
+      type: str
     mode:
-      description: Its boot mode.
+      description: Its boot mode; V(null) for an absent node.
       type: str
     boot_mode:
       description: Its firmware mode, V(null) when not known.
@@ -325,8 +361,8 @@ nodes:
       description: Whether any of its files or its hosts line changed (or would, in check mode).
       type: bool
   sample:
-    - {name: rack1-u07, mac: "52:54:00:aa:bb:07", ip: 198.18.0.2, hostname: rack1-u07, mode: discover,
-       boot_mode: null, changed: true,
+    - {name: rack1-u07, mac: "52:54:00:aa:bb:07", ip: 198.18.0.2, hostname: rack1-u07, state: present,
+       mode: discover, boot_mode: null, changed: true,
        files: [http/ipxe/52-54-00-aa-bb-07.ipxe, tftp/grub/grub.cfg-01-52-54-00-aa-bb-07,
                tftp/pxelinux.cfg/01-52-54-00-aa-bb-07]}
 changed_files:
@@ -354,15 +390,16 @@ skipped_nodes:
   sample: [rack2-u01]
 '''
 
-import os
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.datacenter.iaas.plugins.module_utils import pxe
-from ansible_collections.datacenter.iaas.plugins.module_utils.errors import IaasError, InputError
-from ansible_collections.datacenter.iaas.plugins.module_utils.registry import (
-    HAS_YAML, ROLES, STATES, YAML_IMPORT_ERROR, Registry)
-from ansible_collections.datacenter.iaas.plugins.module_utils.validation import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.datacenter.iaas.plugins.module_utils.edge import IaasModule
+from ansible_collections.datacenter.iaas.plugins.module_utils.pxe import run
+from ansible_collections.datacenter.iaas.plugins.module_utils.pxe.render import JINJA2_IMPORT_ERROR
+from ansible_collections.datacenter.iaas.plugins.module_utils.pxe.settings import (
+    BOOT_MODES, DEFAULT_HOSTS_FILE, DEFAULT_INITRD, DEFAULT_KERNEL, MODES, STATES, TEMPLATE_KINDS, Settings)
+from ansible_collections.datacenter.iaas.plugins.module_utils.registry import ROLES, YAML_IMPORT_ERROR
+from ansible_collections.datacenter.iaas.plugins.module_utils.registry import STATES as LIFECYCLE_STATES
+from ansible_collections.datacenter.iaas.plugins.module_utils.validation import NETADDR_IMPORT_ERROR
 
 
 def argument_spec():
@@ -374,8 +411,9 @@ def argument_spec():
             mac=dict(type='str', required=True),
             ip=dict(type='str'),
             hostname=dict(type='str'),
-            mode=dict(type='str', choices=list(pxe.MODES)),
-            boot_mode=dict(type='str', choices=list(pxe.BOOT_MODES)),
+            state=dict(type='str', choices=list(STATES)),
+            mode=dict(type='str', choices=list(MODES)),
+            boot_mode=dict(type='str', choices=list(BOOT_MODES)),
             image=dict(type='str'),
             image_sha256=dict(type='str'),
             disk=dict(type='str'),
@@ -383,110 +421,51 @@ def argument_spec():
             kernel_args=dict(type='str'),
         )),
         registry=dict(type='path'),
-        states=dict(type='list', elements='str', choices=list(STATES)),
+        states=dict(type='list', elements='str', choices=list(LIFECYCLE_STATES)),
         roles=dict(type='list', elements='str', choices=list(ROLES)),
         update_registry=dict(type='bool', default=False),
-        mode=dict(type='str', default='discover', choices=list(pxe.MODES)),
+        state=dict(type='str', default='present', choices=list(STATES)),
+        mode=dict(type='str', default='discover', choices=list(MODES)),
         pool=dict(type='list', elements='str'),
         network=dict(type='str'),
         gateway=dict(type='str'),
         reserved=dict(type='list', elements='str', default=[]),
-        kernel=dict(type='str', default=pxe.DEFAULT_KERNEL),
-        initrd=dict(type='str', default=pxe.DEFAULT_INITRD),
+        kernel=dict(type='str', default=DEFAULT_KERNEL),
+        initrd=dict(type='str', default=DEFAULT_INITRD),
         image=dict(type='str'),
         image_sha256=dict(type='str'),
         disk=dict(type='str', default='auto'),
         install=dict(type='dict'),
         report_url=dict(type='str'),
         kernel_args=dict(type='str', default=''),
-        templates=dict(type='dict', options=dict((kind, dict(type='path')) for kind in pxe.TEMPLATE_KINDS)),
+        templates=dict(type='dict', options=dict((kind, dict(type='path')) for kind in TEMPLATE_KINDS)),
         discover_unknown=dict(type='bool', default=True),
-        hosts_file=dict(type='str', default=pxe.DEFAULT_HOSTS_FILE),
+        hosts_file=dict(type='str', default=DEFAULT_HOSTS_FILE),
     )
 
 
-def settings_from(params):
-    return pxe.Settings(
-        params['root'], params['server'], pool=params['pool'], network=params['network'], gateway=params['gateway'],
-        reserved=params['reserved'], mode=params['mode'], kernel=params['kernel'], initrd=params['initrd'],
-        report_url=params['report_url'], kernel_args=params['kernel_args'], templates=params['templates'],
-        discover_unknown=params['discover_unknown'], hosts_file=params['hosts_file'], image=params['image'],
-        image_sha256=params['image_sha256'], disk=params['disk'], install=params['install'])
-
-
-def run(settings, entries, registry_data, check_mode):
-    """Validate, plan and (unless in check mode) apply, under the boot server root's lock; return the Plan."""
-    nodes = pxe.prepare_nodes(entries, settings)
-    if not os.path.isdir(settings.root):
-        raise InputError('root %s is not a directory' % settings.root)
-    with pxe.RootLock(settings.root):
-        result = pxe.plan(settings, nodes, registry_data=registry_data)
-        if not check_mode:
-            pxe.apply(result)
-    return result
-
-
-def record(data, result):
-    """Write each registry node's address and host name into its provisioning section."""
-    for node in result.nodes:
-        if node['mode'] == 'absent':
-            continue
-        provisioning = data['nodes'][node['name']].setdefault('provisioning', {})
-        provisioning['ip'] = node['ip']
-        provisioning['hostname'] = node['hostname']
+def work(module):
+    params = module.params
+    if params['registry'] and YAML_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+    output = run.run(Settings.from_params(params), nodes=params['nodes'], registry=params['registry'],
+                     states=params['states'], roles=params['roles'], update_registry=params['update_registry'],
+                     check_mode=module.check_mode, diff=module._diff)
+    if output['skipped_nodes']:
+        module.warn(run.skipped_warning(output['skipped_nodes']))
+    return output
 
 
 def main():
-    module = AnsibleModule(
+    IaasModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[('nodes', 'registry')],
         required_one_of=[('nodes', 'registry')],
         required_by={'states': 'registry', 'roles': 'registry'},
         required_if=[('update_registry', True, ('registry',))],
         supports_check_mode=True,
-    )
-    if not HAS_NETADDR:
-        module.fail_json(msg=missing_required_lib('netaddr'), exception=str(NETADDR_IMPORT_ERROR))
-    if not pxe.HAS_JINJA2:
-        module.fail_json(msg=missing_required_lib('Jinja2'), exception=str(pxe.JINJA2_IMPORT_ERROR))
-    params = module.params
-    if params['registry'] and not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-
-    skipped = []
-    registry_diff = None
-    try:
-        settings = settings_from(params)
-        if not params['registry']:
-            result = run(settings, params['nodes'], None, module.check_mode)
-        elif params['update_registry']:
-            update = Registry(params['registry']).update(check_mode=module.check_mode)
-            with update as data:
-                entries, skipped = pxe.registry_entries(data, params['states'], params['roles'])
-                result = run(settings, entries, data, module.check_mode)
-                record(data, result)
-            registry_diff = update.diff if update.changed else None
-        else:
-            data = Registry(params['registry']).read()
-            entries, skipped = pxe.registry_entries(data, params['states'], params['roles'])
-            result = run(settings, entries, data, module.check_mode)
-    except IaasError as exc:
-        module.fail_json(msg=str(exc), error_kind=exc.kind)
-
-    if skipped:
-        module.warn('%d registry node(s) without a boot MAC (provisioning.mac or a NIC with pxe: true) skipped: %s%s'
-                    % (len(skipped), ', '.join(skipped[:10]), ', ...' if len(skipped) > 10 else ''))
-    output = dict(
-        changed=result.changed or registry_diff is not None,
-        nodes=result.nodes,
-        changed_files=result.changed_files(),
-        removed_files=result.removed_files(),
-        hosts_changed=result.hosts_changed,
-        skipped_nodes=skipped,
-    )
-    if module._diff:
-        output['diff'] = result.diff() + ([registry_diff] if registry_diff else [])
-    module.exit_json(**output)
+        libraries=[('netaddr', NETADDR_IMPORT_ERROR), ('Jinja2', JINJA2_IMPORT_ERROR)],
+    ).run(work)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -101,8 +102,8 @@ def test_change_diff_and_absent(root):
     steps = [
         args(root),
         args(root, nodes=[dict(NODES[0], mode='local')]),
-        args(root, nodes=[dict(NODES[0], mode='absent')]),
-        args(root, nodes=[dict(NODES[0], mode='absent')]),
+        args(root, nodes=[dict(NODES[0], state='absent')]),
+        args(root, nodes=[NODES[0]], state='absent'),
     ]
     results = run_tasks([{'datacenter.iaas.pxe_config': step} for step in steps], diff=True, env=ENV)
     assert not any(result.failed for result in results), results
@@ -114,7 +115,8 @@ def test_change_diff_and_absent(root):
 
     absent = results[2]
     assert absent.changed and sorted(absent['removed_files']) == FILES_07
-    assert absent['nodes'][0]['changed'] and absent['nodes'][0]['mode'] == 'absent'
+    assert absent['nodes'][0]['changed'] and absent['nodes'][0]['state'] == 'absent'
+    assert absent['nodes'][0]['mode'] is None and absent['nodes'][0]['ip'] is None
     assert not any(os.path.exists(os.path.join(root, path)) for path in FILES_07)
     assert hosts(root) == ['52:54:00:aa:bb:08,198.18.0.3,rack1-u08',
                            '52:54:00:aa:bb:09,198.18.0.4,rack1-u09.dc1.example']
@@ -197,3 +199,43 @@ def test_registry_node_without_mac_is_skipped(root, tmp_path):
     assert result['skipped_nodes'] == ['bare'] and not result.get('skipped')
     assert [n['name'] for n in result['nodes']] == ['rack1-u07']
     assert any('bare' in warning for warning in result.get('warnings', []))
+
+
+def test_the_boot_server_address_goes_to_no_node(root):
+    """Issue 11, defect 2: with no gateway (or another one), the server's own address was the first handed out."""
+    result = run_module('pxe_config', args(root, gateway=None), env=ENV)
+    assert result.changed and not result.failed, result
+    assert [n['ip'] for n in result['nodes']] == ['198.18.0.2', '198.18.0.3', '198.18.0.4']
+    refused = run_module('pxe_config', args(root, gateway=None, nodes=[dict(NODES[0], ip='198.18.0.1')]), env=ENV)
+    assert refused.failed and 'ip 198.18.0.1 is the boot server' in refused['msg'], refused
+
+
+def test_pool_outside_the_boot_network_is_refused(root):
+    """Issue 11, defect 5: a pool dnsmasq on the boot server could never hand out is refused, naming it."""
+    result = run_module('pxe_config', args(root, pool=['10.0.0.0/24'], gateway=None), env=ENV)
+    assert result.failed and result['error_kind'] == 'invalid_input', result
+    assert "pool 10.0.0.0/24 is outside the boot server's network" in result['msg']
+    assert tree(root) == {}
+
+
+def test_check_mode_fails_where_the_real_run_fails(root):
+    """A root that does not exist, or that the task may not write in, fails in check mode as in a real run."""
+    missing = os.path.join(root, 'missing')
+    results = run_tasks([{'datacenter.iaas.pxe_config': args(missing), 'check_mode': check} for check in (True, False)],
+                        env=ENV)
+    for result in results:
+        assert result.failed and 'root %s is not a directory' % missing in result['msg'], result
+    os.chmod(root, 0o555)
+    immutable = os.geteuid() == 0 and subprocess.call(['chattr', '+i', root], stderr=subprocess.DEVNULL) == 0
+    try:
+        if os.geteuid() == 0 and not immutable:
+            pytest.skip('root ignores modes and chattr +i does not work here')
+        results = run_tasks([{'datacenter.iaas.pxe_config': args(root), 'check_mode': check} for check in (True, False)],
+                            env=ENV)
+    finally:
+        if immutable:
+            subprocess.check_call(['chattr', '-i', root])
+        os.chmod(root, 0o755)
+    for result in results:
+        assert result.failed and 'no permission to write in %s' % root in result['msg'], result
+    assert tree(root) == {}

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: datacenter.iaas contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Default Jinja2 templates of the boot files written by ``pxe.py``.
+"""Default Jinja2 templates of the boot files (``render`` compiles them).
 
 They live here as strings because module_utils cannot ship data files. Users
 replace any of them with the ``templates`` option of ``pxe_config``; the
@@ -14,6 +14,9 @@ Environment: trim_blocks, lstrip_blocks, keep_trailing_newline, StrictUndefined
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+# First comment of every file pxe_config writes.
+MARKER = 'Managed by datacenter.iaas.pxe_config; local changes are overwritten.'
 
 # iPXE: load the ramdisk or installer; retry forever on a transient HTTP failure.
 # For local boot, BIOS hands over to the first disk; UEFI returns to the firmware's next boot entry.
