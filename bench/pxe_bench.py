@@ -61,9 +61,9 @@ sleep 10
 goto retry
 '''
 HOSTS_TEMPLATE = '''# Managed by datacenter.iaas.pxe_config; local changes are overwritten.
-# dnsmasq dhcp-hostsfile: MAC,set:<boot mode>,IP,hostname (reread on SIGHUP)
+# dnsmasq dhcp-hostsfile: MAC,IP,hostname (reread on SIGHUP)
 {% for node in nodes %}
-{{ node.mac }},set:discover,{{ node.ip }},{{ node.name }}
+{{ node.mac }},{{ node.ip }},{{ node.name }}
 {% endfor %}
 '''
 
